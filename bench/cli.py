@@ -1,0 +1,209 @@
+"""The ``bench`` command: thin commands over library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+
+EXAMPLES = """\
+examples:
+  bench list codecs                         what can be run (with measured bitrate facts)
+  bench run --codec mulaw                   8-bit mu-law on the default corpus
+  bench run --codec mulaw:bits=4 --limit 20 options after a colon, comma-separated
+  bench run --codec identity --task reconstruction --dataset manifest:path=my/manifest.jsonl
+  bench run --codec mulaw-4bit --workers 2 --out runs/
+  bench leaderboard runs/results --format latex > table.tex
+  bench check --baseline results/baseline.json runs/results
+"""
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("list", help="list codecs, tasks or datasets",
+                       description="List registered codecs, tasks and datasets (builtin and plugins).")
+    p.add_argument("kind", nargs="?", choices=["codecs", "tasks", "datasets"], help="only this kind")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+
+def cmd_list(args) -> int:
+    from bench.registry import CODECS, DATASETS, TASKS
+
+    import bench.codecs  # noqa: F401  (registers builtins)
+    import bench.datasets  # noqa: F401
+    import bench.tasks  # noqa: F401
+
+    kinds = {"codecs": CODECS, "tasks": TASKS, "datasets": DATASETS}
+    chosen = [args.kind] if args.kind else list(kinds)
+    out = {}
+    for kind in chosen:
+        out[kind] = [{"name": e.name, "aliases": list(e.aliases), "description": e.description,
+                      "source": e.source, "options": e.defaults} for e in kinds[kind].entries()]
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for kind, entries in out.items():
+        print(f"{kind}:")
+        width = max((len(e["name"]) for e in entries), default=0)
+        for e in entries:
+            alias = f" (alias: {', '.join(e['aliases'])})" if e["aliases"] else ""
+            print(f"  {e['name']:<{width}}  {e['description']}{alias}")
+    return 0
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run", help="run a codec over a dataset with tasks",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Encode and decode every item, measure each task, write per-item rows to "
+                    "OUT/bench.sqlite and result records to OUT/results/. Work already done "
+                    "(same codec config, same item content) is reused.",
+        epilog=EXAMPLES,
+    )
+    p.add_argument("--codec", "-c", required=True, action="append",
+                   help="codec name or preset, with options: mulaw:bits=4 (repeatable)")
+    p.add_argument("--task", "-t", action="append", dest="tasks",
+                   help="task name (repeatable; default: reconstruction)")
+    p.add_argument("--dataset", "-d", default=None, help="dataset name with options (default: the built-in corpus)")
+    p.add_argument("--limit", type=int, default=None, help="use a seeded random subset of N items")
+    p.add_argument("--seed", type=int, default=0, help="seed for subsets and bootstrap intervals (default 0)")
+    p.add_argument("--workers", "-j", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--out", "-o", default="bench-out", help="output directory (default bench-out)")
+    p.add_argument("--max-lag", type=float, default=0.25, help="alignment search bound in seconds (default 0.25)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args) -> int:
+    from bench.runner import RunOptions, run
+    from bench.tasks import DEFAULT_TASKS
+
+    progress = not args.no_progress and sys.stderr.isatty()
+    for codec in args.codec:
+        opts = RunOptions(
+            codec=codec, dataset=args.dataset, tasks=tuple(args.tasks or DEFAULT_TASKS),
+            limit=args.limit, seed=args.seed, workers=args.workers, out=args.out,
+            max_lag=args.max_lag, progress=progress,
+        )
+        report = run(opts, log=lambda msg: print(msg, file=sys.stderr))
+        for record, path in zip(report.records, report.paths):
+            _print_summary(record, path)
+        print(f"done in {report.seconds:.1f} s ({report.n_computed} of {report.n_items} items computed)",
+              file=sys.stderr)
+    return 0
+
+
+def _print_summary(record: dict, path: str) -> None:
+    c = record["counts"]
+    br = (record["codec"].get("bitrate") or {}).get("token_kbps") or {}
+    kbps = f"{br['value']:.2f} kbps" if br.get("value") is not None else "? kbps"
+    print(f"{record['codec']['name']} / {record['dataset']['name']} / {record['task']['name']} "
+          f"v{record['task']['version']}: {kbps}, {c['measured']}/{c['requested']} measured, {c['failed']} failed")
+    for reason, n in c["failure_reasons"].items():
+        print(f"    failed x{n}: {reason}")
+    for name, mv in record["metrics"].items():
+        if mv["value"] is None:
+            print(f"  {name:>10}: not measured ({mv['n_failed']} failed)")
+            continue
+        fails = f", {mv['n_failed']} failed" if mv["n_failed"] else ""
+        print(f"  {name:>10}: {mv['value']:.4g} [{mv['ci_low']:.4g}, {mv['ci_high']:.4g}] "
+              f"{mv['unit']} (n={mv['n']}{fails})")
+    print(f"  -> {path}")
+
+
+def _add_leaderboard(sub) -> None:
+    p = sub.add_parser("leaderboard", help="tables from result records",
+                       description="Build tables from result records (files or folders).")
+    p.add_argument("paths", nargs="*", default=["bench-out/results"], help="record files or folders")
+    p.add_argument("--format", "-f", default="md", choices=["md", "csv", "latex", "html"])
+    p.add_argument("--task", help="only this task")
+    p.add_argument("--metric", action="append", dest="metrics", help="only these metrics (repeatable)")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_leaderboard)
+
+
+def cmd_leaderboard(args) -> int:
+    from bench.leaderboard import leaderboard
+    from bench.results import find_records
+
+    text = leaderboard(find_records(args.paths), fmt=args.format, task=args.task, metrics=args.metrics)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_check(sub) -> None:
+    p = sub.add_parser("check", help="regression gate against a committed baseline",
+                       description="Compare result records with a baseline; exit 1 on a regression.")
+    p.add_argument("paths", nargs="*", default=["bench-out/results"], help="record files or folders")
+    p.add_argument("--baseline", required=True, help="baseline JSON file")
+    p.add_argument("--write", action="store_true", help="write the baseline from the records instead")
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_check(args) -> int:
+    from bench.leaderboard import check, load_baseline, make_baseline
+    from bench.results import find_records
+
+    records = find_records(args.paths)
+    if args.write:
+        old_tol = load_baseline(args.baseline).get("tolerances") if os.path.exists(args.baseline) else None
+        with open(args.baseline, "w", encoding="utf-8") as fh:
+            json.dump(make_baseline(records, old_tol), fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        print(f"wrote baseline with {len(records)} record(s) to {args.baseline}")
+        return 0
+    ok, lines = check(records, load_baseline(args.baseline))
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""\
+            bench: measure what audio tokenizers keep. Codecs are plugins; tasks measure
+            reconstruction quality and more; results are schema-versioned records."""),
+        epilog=EXAMPLES,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+#: Subcommand builders; each adds a parser and sets ``func``.
+COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"bench {version('bench')}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from bench.errors import USER_ERRORS
+
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished items are saved, run again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Tables from result records (never edited by hand) and the regression gate.
+
+One function, :func:`leaderboard`, renders Markdown, CSV, LaTeX (booktabs) or HTML with
+deterministic row order: dataset, then measured bitrate, then codec name. Records of one task
+with different versions are refused: their numbers are not comparable.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from collections import defaultdict
+from typing import Any
+
+from bench.results import ResultError
+
+FORMATS = ("md", "csv", "latex", "html")
+
+
+def _kbps(record: dict) -> float:
+    br = (record["codec"].get("bitrate") or {}).get("token_kbps") or {}
+    v = br.get("value")
+    return v if v is not None else record["codec"].get("nominal_kbps", math.inf)
+
+
+def _sort_key(record: dict) -> tuple:
+    return (record["dataset"]["name"], _kbps(record), record["codec"]["name"], record["codec"]["config_hash"])
+
+
+def select_latest(records: list[dict]) -> list[dict]:
+    """One record per (task, codec config, dataset content): the most recent."""
+    best: dict[tuple, dict] = {}
+    for r in records:
+        key = (r["task"]["name"], r["task"].get("key"), r["codec"]["config_hash"], r["dataset"]["content_hash"])
+        if key not in best or r["created"] >= best[key]["created"]:
+            best[key] = r
+    return list(best.values())
+
+
+def group_by_task(records: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in select_latest(records):
+        groups[r["task"]["name"]].append(r)
+    for name, recs in groups.items():
+        versions = sorted({r["task"]["version"] for r in recs})
+        if len(versions) > 1:
+            raise ResultError(
+                f"refusing to mix versions {', '.join(versions)} of task {name!r} in one table; "
+                f"re-run the older results or pass only one version's files"
+            )
+        recs.sort(key=_sort_key)
+    return dict(sorted(groups.items()))
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    if abs(v) >= 10:
+        return f"{v:.2f}"
+    return f"{v:.{digits}f}"
+
+
+def _metric_names(recs: list[dict], metrics: list[str] | None) -> list[str]:
+    names: list[str] = []
+    for r in recs:
+        for m in list(r["task"].get("metric_order", [])) + sorted(r["metrics"]):
+            if m not in names:
+                names.append(m)
+    if metrics:
+        unknown = [m for m in metrics if m not in names]
+        if unknown:
+            raise ResultError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(names)}")
+        return list(metrics)
+    return names
+
+
+def table_rows(recs: list[dict], names: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for r in recs:
+        row: dict[str, Any] = {
+            "codec": r["codec"]["name"], "dataset": r["dataset"]["name"], "kbps": _kbps(r),
+            "n": r["counts"]["measured"], "failed": r["counts"]["failed"],
+        }
+        for m in names:
+            row[m] = r["metrics"].get(m) or {}
+        rows.append(row)
+    return rows
+
+
+def _arrow(recs: list[dict], m: str) -> str:
+    for r in recs:
+        if m in r["metrics"]:
+            return "↑" if r["metrics"][m]["higher_is_better"] else "↓"
+    return ""
+
+
+def _cell(mv: dict) -> str:
+    if not mv or mv.get("value") is None:
+        return "-"
+    text = f"{_fmt(mv['value'])} [{_fmt(mv['ci_low'])}, {_fmt(mv['ci_high'])}]"
+    if mv.get("n_failed"):
+        text += f" ({mv['n_failed']} failed)"
+    return text
+
+
+def leaderboard(records: list[dict], fmt: str = "md", task: str | None = None,
+                metrics: list[str] | None = None) -> str:
+    if fmt not in FORMATS:
+        raise ResultError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    groups = group_by_task(records)
+    if task is not None:
+        if task not in groups:
+            raise ResultError(f"no results for task {task!r}; have: {', '.join(groups) or 'none'}")
+        groups = {task: groups[task]}
+    if not groups:
+        raise ResultError("no result records found")
+    render = {"md": _markdown, "csv": _csv, "latex": _latex, "html": _html}[fmt]
+    parts = []
+    for name, recs in groups.items():
+        names = _metric_names(recs, metrics)
+        parts.append(render(name, recs[0]["task"]["version"], recs, names))
+    return ("\n" if fmt != "csv" else "").join(parts)
+
+
+def _markdown(task: str, version: str, recs: list[dict], names: list[str]) -> str:
+    header = ["codec", "dataset", "kbps", "n", "failed"] + [f"{m} {_arrow(recs, m)}" for m in names]
+    lines = [f"### {task} (v{version})", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
+    for row in table_rows(recs, names):
+        cells = [row["codec"], row["dataset"], _fmt(row["kbps"], 2), str(row["n"]), str(row["failed"])]
+        cells += [_cell(row[m]) for m in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Values are means with 95% bootstrap confidence intervals; kbps is measured from the tokens.")
+    return "\n".join(lines) + "\n"
+
+
+def _csv(task: str, version: str, recs: list[dict], names: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = ["task", "task_version", "codec", "dataset", "kbps", "n", "failed"]
+    for m in names:
+        header += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n_failed"]
+    w.writerow(header)
+    for row in table_rows(recs, names):
+        out = [task, version, row["codec"], row["dataset"], row["kbps"], row["n"], row["failed"]]
+        for m in names:
+            mv = row[m]
+            out += [mv.get("value"), mv.get("ci_low"), mv.get("ci_high"), mv.get("n_failed")]
+        w.writerow(["" if v is None else v for v in out])
+    return buf.getvalue()
+
+
+def _tex(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+        text = text.replace(a, b)
+    return text
+
+
+def _latex(task: str, version: str, recs: list[dict], names: list[str]) -> str:
+    arrows = {m: ("$\\uparrow$" if _arrow(recs, m) == "↑" else "$\\downarrow$") for m in names}
+    cols = "ll" + "r" * (3 + len(names))
+    lines = [
+        f"% {task} (v{version}); generated by bench leaderboard, do not edit",
+        "\\begin{tabular}{" + cols + "}", "\\toprule",
+        " & ".join(["Codec", "Dataset", "kbps", "$n$", "Failed"] + [f"{_tex(m)} {arrows[m]}" for m in names]) + " \\\\",
+        "\\midrule",
+    ]
+    for row in table_rows(recs, names):
+        cells = [_tex(row["codec"]), _tex(row["dataset"]), _fmt(row["kbps"], 2), str(row["n"]), str(row["failed"])]
+        for m in names:
+            mv = row[m]
+            cells.append("--" if mv.get("value") is None else
+                         f"{_fmt(mv['value'])} {{\\scriptsize [{_fmt(mv['ci_low'])}, {_fmt(mv['ci_high'])}]}}")
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _html(task: str, version: str, recs: list[dict], names: list[str]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in ["codec", "dataset", "kbps", "n", "failed"])
+    head += "".join(f"<th>{e(m)} {_arrow(recs, m)}</th>" for m in names)
+    body = []
+    for row in table_rows(recs, names):
+        cells = [e(row["codec"]), e(row["dataset"]), _fmt(row["kbps"], 2), str(row["n"]), str(row["failed"])]
+        cells += [e(_cell(row[m])) for m in names]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (f"<h3>{e(task)} (v{e(version)})</h3>\n<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+            + "\n".join(body) + "\n</tbody>\n</table>\n")
+
+
+# -- regression gate --------------------------------------------------------------------------
+DEFAULT_TOLERANCE = {"abs": 0.0, "rel": 0.02}
+
+
+def make_baseline(records: list[dict], tolerances: dict | None = None) -> dict:
+    entries = []
+    for name, recs in group_by_task(records).items():
+        for r in recs:
+            entries.append({
+                "task": name, "task_version": r["task"]["version"], "codec": r["codec"]["name"],
+                "config_hash": r["codec"]["config_hash"], "dataset": r["dataset"]["name"],
+                "dataset_hash": r["dataset"]["content_hash"], "failed": r["counts"]["failed"],
+                "metrics": {m: mv["value"] for m, mv in sorted(r["metrics"].items())},
+                "higher_is_better": {m: mv["higher_is_better"] for m, mv in sorted(r["metrics"].items())},
+            })
+    return {"kind": "bench.baseline", "schema_version": 1,
+            "tolerances": tolerances or {"default": DEFAULT_TOLERANCE}, "entries": entries}
+
+
+def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
+    """Compare records with a baseline; returns (passed, report lines)."""
+    if baseline.get("kind") != "bench.baseline":
+        raise ResultError("not a bench baseline file (kind != 'bench.baseline')")
+    tol = baseline.get("tolerances", {})
+    current = {}
+    for name, recs in group_by_task(records).items():
+        for r in recs:
+            current[(name, r["codec"]["name"], r["dataset"]["name"])] = r
+    lines, ok = [], True
+    for entry in baseline["entries"]:
+        key = (entry["task"], entry["codec"], entry["dataset"])
+        label = f"{entry['codec']} / {entry['dataset']} / {entry['task']}"
+        r = current.get(key)
+        if r is None:
+            ok = False
+            lines.append(f"MISSING  {label}: no current result")
+            continue
+        if r["task"]["version"] != entry["task_version"]:
+            ok = False
+            lines.append(f"VERSION  {label}: task v{r['task']['version']} vs baseline v{entry['task_version']}")
+            continue
+        if r["counts"]["failed"] > entry.get("failed", 0):
+            ok = False
+            lines.append(f"FAILURES {label}: {r['counts']['failed']} failed items, baseline {entry.get('failed', 0)}")
+        for m, base in entry["metrics"].items():
+            if base is None:
+                continue
+            cur = (r["metrics"].get(m) or {}).get("value")
+            t = {**DEFAULT_TOLERANCE, **tol.get("default", {}), **tol.get(m, {})}
+            allowed = max(t["abs"], t["rel"] * abs(base))
+            if cur is None:
+                ok = False
+                lines.append(f"MISSING  {label} {m}: not measured (baseline {_fmt(base)})")
+                continue
+            higher = entry["higher_is_better"].get(m, True)
+            worse_by = (base - cur) if higher else (cur - base)
+            if worse_by > allowed:
+                ok = False
+                lines.append(f"WORSE    {label} {m}: {_fmt(base)} -> {_fmt(cur)} (allowed {_fmt(allowed)})")
+            elif abs(cur - base) > allowed:
+                lines.append(f"better   {label} {m}: {_fmt(base)} -> {_fmt(cur)}")
+    lines.append(("PASS" if ok else "FAIL") + f": {len(baseline['entries'])} baseline entries checked")
+    return ok, lines
+
+
+def load_baseline(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ResultError(f"{path}: not valid JSON ({exc.msg})") from None

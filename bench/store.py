@@ -1,0 +1,214 @@
+"""Per-item results and the codec cache, in one SQLite file (WAL, one transaction per item).
+
+Keys are content-based: a codec output is keyed by (codec config hash, item content hash), a
+task row additionally by (task name, version, config hash). So a second run, a run with one more
+task, or a run restarted after a crash finds what is done and never recomputes or duplicates it.
+Only the main process writes; workers send their results back to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import time
+from typing import Any, Iterable
+
+import numpy as np
+
+from bench.tasks.base import Failed
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS codec_outputs (
+    codec_hash TEXT NOT NULL,
+    item_hash TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    status TEXT NOT NULL,            -- 'ok' or 'failed'
+    reason TEXT,                     -- why it failed (load, codec, resampling...)
+    tokens BLOB, tokens_shape TEXT,  -- int64 [K, T] raw bytes
+    recon BLOB,                      -- float32 at 16 kHz, aligned and fitted to the reference
+    lag INTEGER,                     -- samples at 16 kHz the reconstruction was shifted by
+    duration REAL,                   -- seconds of input audio
+    token_bps REAL, payload_bps REAL,
+    notes TEXT,                      -- JSON list: what loading changed (downmix, resampling)
+    timings TEXT,                    -- JSON: seconds per stage
+    created REAL NOT NULL,
+    PRIMARY KEY (codec_hash, item_hash)
+);
+CREATE TABLE IF NOT EXISTS task_rows (
+    codec_hash TEXT NOT NULL,
+    item_hash TEXT NOT NULL,
+    task_key TEXT NOT NULL,          -- name@version#confighash
+    item_id TEXT NOT NULL,
+    status TEXT NOT NULL,            -- 'ok' or 'failed'
+    reason TEXT,
+    extras TEXT,                     -- JSON
+    seconds REAL,
+    created REAL NOT NULL,
+    PRIMARY KEY (codec_hash, item_hash, task_key)
+);
+CREATE TABLE IF NOT EXISTS metric_values (
+    codec_hash TEXT NOT NULL,
+    item_hash TEXT NOT NULL,
+    task_key TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,                      -- NULL when failed
+    failure TEXT,                    -- the reason, when failed
+    PRIMARY KEY (codec_hash, item_hash, task_key, metric)
+);
+"""
+
+
+@dataclasses.dataclass
+class CodecOutput:
+    status: str
+    reason: str | None = None
+    tokens: np.ndarray | None = None
+    recon: np.ndarray | None = None
+    lag: int = 0
+    duration: float = 0.0
+    token_bps: float | None = None
+    payload_bps: float | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TaskResult:
+    task_key: str
+    status: str
+    reason: str | None = None
+    values: dict[str, float | Failed] = dataclasses.field(default_factory=dict)
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Store:
+    def __init__(self, path: str):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.path = path
+        self.conn = sqlite3.connect(path, timeout=60)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- reads --------------------------------------------------------------------------------
+    def codec_output(self, codec_hash: str, item_hash: str, with_arrays: bool = True) -> CodecOutput | None:
+        cols = "status, reason, lag, duration, token_bps, payload_bps, notes, timings"
+        if with_arrays:
+            cols += ", tokens, tokens_shape, recon"
+        row = self.conn.execute(
+            f"SELECT {cols} FROM codec_outputs WHERE codec_hash=? AND item_hash=?",
+            (codec_hash, item_hash),
+        ).fetchone()
+        if row is None:
+            return None
+        out = CodecOutput(
+            status=row[0], reason=row[1], lag=row[2] or 0, duration=row[3] or 0.0,
+            token_bps=row[4], payload_bps=row[5], notes=json.loads(row[6] or "[]"),
+            timings=json.loads(row[7] or "{}"),
+        )
+        if with_arrays and out.status == "ok":
+            shape = tuple(json.loads(row[9]))
+            out.tokens = np.frombuffer(row[8], dtype=np.int64).reshape(shape)
+            out.recon = np.frombuffer(row[10], dtype=np.float32)
+        return out
+
+    def codec_hashes_done(self, codec_hash: str) -> set[str]:
+        rows = self.conn.execute("SELECT item_hash FROM codec_outputs WHERE codec_hash=?", (codec_hash,))
+        return {r[0] for r in rows}
+
+    def task_rows_done(self, codec_hash: str, task_key: str) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT item_hash FROM task_rows WHERE codec_hash=? AND task_key=?", (codec_hash, task_key)
+        )
+        return {r[0] for r in rows}
+
+    def task_rows(self, codec_hash: str, task_key: str, item_hashes: Iterable[str]) -> dict[str, dict]:
+        """item_hash -> {status, reason, extras, seconds, values} for the given items."""
+        wanted = set(item_hashes)
+        out: dict[str, dict] = {}
+        for ih, status, reason, extras, seconds in self.conn.execute(
+            "SELECT item_hash, status, reason, extras, seconds FROM task_rows WHERE codec_hash=? AND task_key=?",
+            (codec_hash, task_key),
+        ):
+            if ih in wanted:
+                out[ih] = {"status": status, "reason": reason, "extras": json.loads(extras or "{}"),
+                           "seconds": seconds, "values": {}}
+        for ih, metric, value, failure in self.conn.execute(
+            "SELECT item_hash, metric, value, failure FROM metric_values WHERE codec_hash=? AND task_key=?",
+            (codec_hash, task_key),
+        ):
+            if ih in out:
+                out[ih]["values"][metric] = Failed(failure) if failure is not None else value
+        return out
+
+    def codec_stats(self, codec_hash: str, item_hashes: Iterable[str]) -> dict[str, dict]:
+        wanted = set(item_hashes)
+        out = {}
+        for ih, status, reason, lag, duration, tbps, pbps, notes, timings in self.conn.execute(
+            "SELECT item_hash, status, reason, lag, duration, token_bps, payload_bps, notes, timings "
+            "FROM codec_outputs WHERE codec_hash=?", (codec_hash,),
+        ):
+            if ih in wanted:
+                out[ih] = {"status": status, "reason": reason, "lag": lag, "duration": duration,
+                           "token_bps": tbps, "payload_bps": pbps, "notes": json.loads(notes or "[]"),
+                           "timings": json.loads(timings or "{}")}
+        return out
+
+    def count_rows(self, table: str) -> int:
+        return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    # -- writes -------------------------------------------------------------------------------
+    def write_item(
+        self, codec_hash: str, item_hash: str, item_id: str,
+        codec_output: CodecOutput | None, task_results: list[TaskResult],
+    ) -> None:
+        """Write one item's codec output (if new) and task rows in a single transaction."""
+        now = time.time()
+        with self.conn:  # BEGIN ... COMMIT, or ROLLBACK on error
+            if codec_output is not None:
+                co = codec_output
+                ok = co.status == "ok"
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO codec_outputs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        codec_hash, item_hash, item_id, co.status, co.reason,
+                        np.ascontiguousarray(co.tokens, dtype=np.int64).tobytes() if ok else None,
+                        json.dumps(list(co.tokens.shape)) if ok else None,
+                        np.ascontiguousarray(co.recon, dtype=np.float32).tobytes() if ok else None,
+                        int(co.lag), float(co.duration), co.token_bps, co.payload_bps,
+                        json.dumps(co.notes), json.dumps(co.timings), now,
+                    ),
+                )
+            for tr in task_results:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO task_rows VALUES (?,?,?,?,?,?,?,?,?)",
+                    (codec_hash, item_hash, tr.task_key, item_id, tr.status, tr.reason,
+                     json.dumps(tr.extras, default=_json_default), tr.seconds, now),
+                )
+                self.conn.execute(
+                    "DELETE FROM metric_values WHERE codec_hash=? AND item_hash=? AND task_key=?",
+                    (codec_hash, item_hash, tr.task_key),
+                )
+                self.conn.executemany(
+                    "INSERT INTO metric_values VALUES (?,?,?,?,?,?)",
+                    [
+                        (codec_hash, item_hash, tr.task_key, metric,
+                         None if isinstance(v, Failed) else float(v),
+                         v.reason if isinstance(v, Failed) else None)
+                        for metric, v in sorted(tr.values.items())
+                    ],
+                )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)

@@ -1,0 +1,165 @@
+"""The task contract: declared metadata, per-item ``measure``, corpus-level ``summarize``.
+
+``measure`` works on one item and may run in any worker process; it returns a
+:class:`Measurement` whose values are floats or :class:`Failed` (a metric that could not be
+computed, with its reason: never a made-up score). ``summarize`` sees every row of a run and
+returns one :class:`MetricValue` per metric; the default is the mean over measured items with a
+95% bootstrap confidence interval, failures counted by reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.config import build_config, config_to_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    unit: str
+    higher_is_better: bool
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Failed:
+    """A metric (or a whole item) that could not be measured, and why."""
+
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemContext:
+    """What a task sees of one item. Audio is mono float32 at 16 kHz (METRIC_SR)."""
+
+    item_id: str
+    reference: np.ndarray  # original, resampled to 16 kHz
+    reconstruction: np.ndarray  # decoded, resampled to 16 kHz, aligned and fitted to reference
+    tokens: np.ndarray  # int64 [K, T]
+    labels: dict[str, Any]  # text, speaker and the dataset's attributes
+    lag: int = 0  # samples the reconstruction was shifted by (at 16 kHz)
+    codec: dict[str, Any] = dataclasses.field(default_factory=dict)  # codec.describe()
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    values: dict[str, float | Failed]
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. a transcript
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One stored per-item result, as ``summarize`` sees it."""
+
+    item_id: str
+    labels: dict[str, Any]
+    values: dict[str, float | Failed]
+    extras: dict[str, Any]
+    failure: str | None = None  # the whole item failed (load, codec): no values at all
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricValue:
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_failed: int
+    higher_is_better: bool
+    unit: str
+    failures: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def bootstrap_ci(
+    values: np.ndarray, seed: int, n_boot: int = 2000, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (Efron & Tibshirani, 1993)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return (math.nan, math.nan)
+    if len(values) == 1:
+        return (float(values[0]), float(values[0]))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    means = values[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+
+
+def summarize_metric(spec: MetricSpec, rows: list[Row], seed: int) -> MetricValue:
+    """Mean and bootstrap CI over the rows where the metric was measured."""
+    vals = []
+    failures: Counter[str] = Counter()
+    for row in rows:
+        v = row.values.get(spec.name) if row.failure is None else Failed(row.failure)
+        if isinstance(v, Failed):
+            failures[v.reason] += 1
+        elif v is None:
+            failures["not measured"] += 1
+        else:
+            vals.append(float(v))
+    arr = np.asarray(vals)
+    if len(arr):
+        lo, hi = bootstrap_ci(arr, seed)
+        mean = float(arr.mean())
+    else:
+        lo = hi = mean = None
+    return MetricValue(
+        value=mean, ci_low=lo, ci_high=hi, n=len(arr), n_failed=sum(failures.values()),
+        higher_is_better=spec.higher_is_better, unit=spec.unit, failures=dict(sorted(failures.items())),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConfig:
+    pass
+
+
+class Task:
+    """Base class. Subclasses declare ``name``, ``version``, ``requires``, ``metrics``."""
+
+    name: ClassVar[str] = ""
+    #: Bump when a change can move a number; leaderboards refuse to mix versions.
+    version: ClassVar[str] = "1"
+    #: Any of: "reference", "reconstruction", "tokens", "text", "labels".
+    requires: ClassVar[frozenset[str]] = frozenset({"reference", "reconstruction"})
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+    description: ClassVar[str] = ""
+    extra: ClassVar[str] = ""
+    Config: ClassVar[type] = NoConfig
+
+    def __init__(self, config: Any = None, *, name: str | None = None):
+        self.config = config if config is not None else self.Config()
+        self.registered_name = name or self.name
+        self._loaded = False
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], name: str | None = None) -> "Task":
+        return cls(build_config(cls.Config, options, f"task {name or cls.name}"), name=name)
+
+    def load(self) -> None:
+        """Load models once per worker; idempotent."""
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def _load(self) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "config": config_to_dict(self.config)}
+
+    def measure(self, item: ItemContext) -> Measurement:
+        raise NotImplementedError
+
+    def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
+        return {spec.name: summarize_metric(spec, rows, seed) for spec in self.metrics}

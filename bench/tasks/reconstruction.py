@@ -1,0 +1,174 @@
+"""Reconstruction quality: PESQ, STOI, SI-SDR and spectral distances, all at 16 kHz.
+
+Every metric runs on the aligned reconstruction (the runner removes codec delay first). A metric
+that cannot be computed on an item is returned as :class:`Failed` with the reason, never as a
+floor or ceiling score.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from bench.audio import METRIC_SR
+from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, Task
+
+#: SI-SDR of a (nearly) exact reconstruction is unbounded; it is reported capped at this value.
+SI_SDR_CAP_DB = 100.0
+#: Below this RMS (about -90 dBFS) a signal counts as silent.
+SILENCE_RMS = 3e-5
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+def pesq_score(ref: np.ndarray, deg: np.ndarray, mode: str) -> float | Failed:
+    """ITU-T P.862.2 wide-band ('wb') or P.862 narrow-band ('nb') MOS-LQO via ``pesq``."""
+    from pesq import pesq as _pesq
+
+    if len(ref) < 0.25 * METRIC_SR:
+        return Failed("too short for PESQ (< 0.25 s)")
+    if _rms(ref) < SILENCE_RMS:
+        return Failed("reference is silent")
+    if _rms(deg) < SILENCE_RMS:
+        return Failed("reconstruction is silent")
+    try:
+        value = float(_pesq(METRIC_SR, ref.astype(np.float64), deg.astype(np.float64), mode))
+    except Exception as exc:  # pesq raises BufferTooShortError, NoUtterancesError, ...
+        name = type(exc).__name__
+        reason = {"NoUtterancesError": "PESQ found no utterance (speech too faint or short)",
+                  "BufferTooShortError": "too short for PESQ"}.get(name, f"PESQ error: {name}: {exc}")
+        return Failed(reason)
+    if not math.isfinite(value):
+        return Failed("PESQ returned a non-finite value")
+    return value
+
+
+def stoi_score(ref: np.ndarray, deg: np.ndarray, extended: bool) -> float | Failed:
+    """STOI (Taal et al., 2011) or extended STOI (Jensen & Taal, 2016) via ``pystoi``."""
+    from pystoi import stoi
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(stoi(ref.astype(np.float64), deg.astype(np.float64), METRIC_SR, extended=extended))
+    # pystoi warns and returns 1e-5 when fewer than 30 non-silent frames remain (< ~1 s)
+    for w in caught:
+        if "frames" in str(w.message).lower() or value <= 1e-5:
+            return Failed("too short for STOI (fewer than 30 non-silent frames)")
+    if not math.isfinite(value):
+        return Failed("STOI returned a non-finite value")
+    return value
+
+
+def si_sdr(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
+    """Scale-invariant SDR in dB (Le Roux et al., 2019), zero-mean, capped at SI_SDR_CAP_DB."""
+    s = ref.astype(np.float64) - ref.mean()
+    e = deg.astype(np.float64) - deg.mean()
+    energy = float(np.dot(s, s))
+    if energy <= len(s) * SILENCE_RMS**2:
+        return Failed("reference is silent")
+    if _rms(e) < SILENCE_RMS:
+        return Failed("reconstruction is silent")
+    target = (np.dot(e, s) / energy) * s
+    noise = e - target
+    noise_energy = float(np.dot(noise, noise))
+    if noise_energy <= 0:
+        return SI_SDR_CAP_DB
+    return float(min(SI_SDR_CAP_DB, 10 * np.log10(np.dot(target, target) / noise_energy)))
+
+
+def _mel(x: np.ndarray, n_fft: int = 1024, hop: int = 256, n_mels: int = 80) -> np.ndarray:
+    import librosa
+
+    return librosa.feature.melspectrogram(
+        y=x.astype(np.float32), sr=METRIC_SR, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0
+    )
+
+
+def mel_l1(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
+    """Mean absolute difference of log10 magnitude mel spectrograms (80 bands, 64 ms / 16 ms)."""
+    if len(ref) < 1024:
+        return Failed("too short for mel distance (< 1024 samples)")
+    a = np.log10(np.maximum(_mel(ref), 1e-5))
+    b = np.log10(np.maximum(_mel(deg), 1e-5))
+    return float(np.mean(np.abs(a - b)))
+
+
+def mrstft(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
+    """Multi-resolution STFT distance: spectral convergence + log-magnitude L1, averaged over
+    FFT sizes 512/1024/2048 with 75% overlap (Yamamoto et al., 2020)."""
+    import librosa
+
+    if len(ref) < 2048:
+        return Failed("too short for multi-resolution STFT (< 2048 samples)")
+    total = 0.0
+    sizes = (512, 1024, 2048)
+    for n_fft in sizes:
+        a = np.abs(librosa.stft(ref.astype(np.float32), n_fft=n_fft, hop_length=n_fft // 4))
+        b = np.abs(librosa.stft(deg.astype(np.float32), n_fft=n_fft, hop_length=n_fft // 4))
+        norm = np.linalg.norm(a)
+        if norm == 0:
+            return Failed("reference is silent")
+        sc = np.linalg.norm(a - b) / norm
+        mag = np.mean(np.abs(np.log(a + 1e-7) - np.log(b + 1e-7)))
+        total += sc + mag
+    return float(total / len(sizes))
+
+
+def mel_cepstral_distortion(ref: np.ndarray, deg: np.ndarray, n_mfcc: int = 25) -> float | Failed:
+    """MCD in dB over cepstral coefficients 1..24, on frames where the reference is not silent.
+
+    Cepstra are DCT-II (orthonormal) of the log power mel spectrum (librosa MFCC, 80 bands). The
+    frames are already time-aligned, so no DTW. MCD = (10 / ln 10) sqrt(2 sum_d (c_d - c'_d)^2)
+    with c in natural-log amplitude units (Kubichek, 1993).
+    """
+    import librosa
+
+    if len(ref) < 1024:
+        return Failed("too short for MCD (< 1024 samples)")
+    kw = dict(sr=METRIC_SR, n_mfcc=n_mfcc, n_fft=1024, hop_length=256, n_mels=80)
+    a = librosa.feature.mfcc(y=ref.astype(np.float32), **kw)
+    b = librosa.feature.mfcc(y=deg.astype(np.float32), **kw)
+    energy = librosa.feature.rms(y=ref.astype(np.float32), frame_length=1024, hop_length=256)[0]
+    frames = min(a.shape[1], b.shape[1], len(energy))
+    voiced = energy[:frames] > max(energy.max() * 10 ** (-40 / 20), SILENCE_RMS)
+    if not voiced.any():
+        return Failed("reference is silent")
+    # librosa's cepstra are of 10*log10(power) = (20 / ln 10) ln|X|: convert to ln amplitude
+    diff = (a[1:, :frames] - b[1:, :frames])[:, voiced] * (math.log(10) / 20)
+    per_frame = (10 / math.log(10)) * np.sqrt(2 * np.sum(diff**2, axis=0))
+    return float(np.mean(per_frame))
+
+
+class Reconstruction(Task):
+    name = "reconstruction"
+    version = "1"
+    description = "PESQ (wb, nb), STOI, ESTOI, SI-SDR, mel L1, multi-resolution STFT, MCD at 16 kHz"
+    requires = frozenset({"reference", "reconstruction"})
+    metrics = (
+        MetricSpec("pesq_wb", "MOS", True, "PESQ wide-band (P.862.2), 1.04-4.64"),
+        MetricSpec("pesq_nb", "MOS", True, "PESQ narrow-band (P.862), 1.02-4.55"),
+        MetricSpec("stoi", "", True, "short-time objective intelligibility, 0-1"),
+        MetricSpec("estoi", "", True, "extended STOI, 0-1"),
+        MetricSpec("si_sdr", "dB", True, f"scale-invariant SDR, capped at {SI_SDR_CAP_DB:g} dB"),
+        MetricSpec("mel_l1", "", False, "L1 distance of log10 mel spectrograms"),
+        MetricSpec("mrstft", "", False, "multi-resolution STFT distance"),
+        MetricSpec("mcd", "dB", False, "mel-cepstral distortion, c1..c24"),
+    )
+
+    def measure(self, item: ItemContext) -> Measurement:
+        ref, deg = item.reference, item.reconstruction
+        values: dict[str, float | Failed] = {
+            "pesq_wb": pesq_score(ref, deg, "wb"),
+            "pesq_nb": pesq_score(ref, deg, "nb"),
+            "stoi": stoi_score(ref, deg, extended=False),
+            "estoi": stoi_score(ref, deg, extended=True),
+            "si_sdr": si_sdr(ref, deg),
+            "mel_l1": mel_l1(ref, deg),
+            "mrstft": mrstft(ref, deg),
+            "mcd": mel_cepstral_distortion(ref, deg),
+        }
+        return Measurement(values)

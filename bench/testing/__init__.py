@@ -1,0 +1,23 @@
+"""Conformance checks every codec must pass, exported for plugin authors.
+
+Use from pytest::
+
+    from bench.testing import CONFORMANCE_CHECKS, check_codec
+
+    @pytest.mark.parametrize("check", CONFORMANCE_CHECKS, ids=lambda c: c.__name__)
+    def test_my_codec(check):
+        check(MyCodec())
+
+or call ``check_codec(codec)`` to run them all (raises AssertionError on the first failure).
+"""
+
+from bench.testing.conformance import (CONFORMANCE_CHECKS, check_bitrate_consistent,
+                                       check_codec, check_cpu_only, check_decoded_length,
+                                       check_declared_facts, check_deterministic,
+                                       check_tokens_valid, probe_signal)
+
+__all__ = [
+    "CONFORMANCE_CHECKS", "check_codec", "check_declared_facts", "check_tokens_valid",
+    "check_decoded_length", "check_deterministic", "check_bitrate_consistent", "check_cpu_only",
+    "probe_signal",
+]
