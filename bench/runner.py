@@ -130,9 +130,8 @@ def run_codec(codec: Codec, wave: np.ndarray, sr: int, max_lag_s: float) -> tupl
     return out, ref16
 
 
-def process_job(codec: Codec, tasks: dict[str, Task], job: Job, max_lag_s: float) -> dict[str, Any]:
-    """Everything one item needs; never raises for a bad item (the reason is recorded)."""
-    t_start = time.perf_counter()
+def _codec_stage(codec: Codec, job: Job, max_lag_s: float) -> tuple[CodecOutput, CodecOutput | None, np.ndarray | None]:
+    """Load the item and run the codec unless cached: (output, new output or None, 16 kHz ref)."""
     new_output: CodecOutput | None = None
     ref16 = None
     output = job.cached
@@ -153,28 +152,55 @@ def process_job(codec: Codec, tasks: dict[str, Task], job: Job, max_lag_s: float
             ref16 = resample(audio.wave, audio.sample_rate, METRIC_SR)
     except AudioError as exc:
         output = new_output = CodecOutput(status="failed", reason=f"bad input: {exc}")
+    return output, new_output, ref16
 
+
+def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], max_lag_s: float) -> list[dict[str, Any]]:
+    """Everything a chunk of items needs; never raises for a bad item (the reason is recorded).
+
+    The codec runs item by item; each task then measures the chunk's items in one
+    ``measure_batch`` call (batched ASR is several times faster than one clip at a time).
+    """
     results = []
-    for key in job.task_keys:
-        task = tasks[key]
-        if output.status != "ok":
-            results.append(TaskResult(key, "failed", output.reason))
+    contexts: dict[int, ItemContext] = {}
+    for i, job in enumerate(jobs):
+        t = time.perf_counter()
+        output, new_output, ref16 = _codec_stage(codec, job, max_lag_s)
+        results.append({"item_id": job.item.id, "item_hash": job.item_hash, "output": new_output,
+                        "tasks": {}, "status": output, "t": time.perf_counter() - t})
+        if output.status == "ok":
+            contexts[i] = ItemContext(
+                item_id=job.item.id, reference=ref16, reconstruction=output.recon, tokens=output.tokens,
+                labels=job.item.labels(), lag=output.lag, item_hash=job.item_hash,
+            )
+    for key, task in tasks.items():
+        idx = [i for i, job in enumerate(jobs) if key in job.task_keys]
+        for i in idx:
+            if results[i]["status"].status != "ok":
+                results[i]["tasks"][key] = TaskResult(key, "failed", results[i]["status"].reason)
+        todo = [i for i in idx if i in contexts]
+        if not todo:
             continue
-        ctx = ItemContext(
-            item_id=job.item.id, reference=ref16, reconstruction=output.recon, tokens=output.tokens,
-            labels=job.item.labels(), lag=output.lag,
-        )
         t = time.perf_counter()
         try:
-            m = task.measure(ctx)
-            results.append(TaskResult(key, "ok", None, m.values, m.extras, time.perf_counter() - t))
-        except Exception as exc:  # a task bug on one item must not lose the run
-            results.append(TaskResult(key, "failed", f"{task.name} failed: {_reason(exc)}",
-                                      seconds=time.perf_counter() - t))
-    if new_output is not None:
-        new_output.timings["item_total"] = time.perf_counter() - t_start
-    return {"item_id": job.item.id, "item_hash": job.item_hash, "output": new_output,
-            "tasks": results, "wall": time.perf_counter() - t_start}
+            measured = task.measure_batch([contexts[i] for i in todo])
+            if len(measured) != len(todo):
+                raise RuntimeError(f"measure_batch returned {len(measured)} results for {len(todo)} items")
+            per_item = (time.perf_counter() - t) / len(todo)
+            for i, m in zip(todo, measured):
+                results[i]["tasks"][key] = TaskResult(key, "ok", None, m.values, m.extras, per_item)
+        except Exception as exc:  # a task bug must not lose the run: fail these items, go on
+            per_item = (time.perf_counter() - t) / len(todo)
+            for i in todo:
+                results[i]["tasks"][key] = TaskResult(key, "failed", f"{task.name} failed: {_reason(exc)}",
+                                                      seconds=per_item)
+    out = []
+    for job, r in zip(jobs, results):
+        if r["output"] is not None:
+            r["output"].timings["item_total"] = r["t"] + sum(tr.seconds for tr in r["tasks"].values())
+        out.append({"item_id": r["item_id"], "item_hash": r["item_hash"], "output": r["output"],
+                    "tasks": [r["tasks"][k] for k in tasks if k in r["tasks"]]})
+    return out
 
 
 def _reason(exc: BaseException) -> str:
@@ -206,10 +232,10 @@ def _worker_init(codec: Codec, tasks: dict[str, Task], max_lag_s: float, threads
         _WORKER["error"] = str(exc)
 
 
-def _worker_run(job: Job) -> dict[str, Any]:
+def _worker_run(jobs: list[Job]) -> list[dict[str, Any]]:
     if _WORKER.get("error"):
-        return {"fatal": _WORKER["error"]}
-    return process_job(_WORKER["codec"], _WORKER["tasks"], job, _WORKER["max_lag"])
+        return [{"fatal": _WORKER["error"]}]
+    return process_jobs(_WORKER["codec"], _WORKER["tasks"], jobs, _WORKER["max_lag"])
 
 
 def load_components(codec: Codec, tasks: Any, threads: int | None = None) -> None:
@@ -286,21 +312,27 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
 def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOptions,
              store: Store, label: str) -> None:
     failures = 0
+    chash = codec.config_hash
+    cache_dir = os.path.join(opts.out, "cache")
+    for task in tasks.values():
+        task.cache_dir = cache_dir
+    batch = max(task.batch_size for task in tasks.values())
+    chunks = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
     with _progress(opts.progress) as progress:
         bar = progress.add_task(label, total=len(jobs))
 
-        def record(result: dict) -> None:
+        def record(results: list[dict]) -> None:
             nonlocal failures
-            if "fatal" in result:
-                raise RunError(result["fatal"])
-            store.write_item(chash, result["item_hash"], result["item_id"], result["output"], result["tasks"])
-            if any(tr.status != "ok" for tr in result["tasks"]):
-                failures += 1
-                progress.update(bar, description=f"{label} [red]{failures} failed[/red]")
-            progress.advance(bar)
+            for result in results:
+                if "fatal" in result:
+                    raise RunError(result["fatal"])
+                store.write_item(chash, result["item_hash"], result["item_id"], result["output"], result["tasks"])
+                if any(tr.status != "ok" for tr in result["tasks"]):
+                    failures += 1
+                    progress.update(bar, description=f"{label} [red]{failures} failed[/red]")
+                progress.advance(bar)
 
-        chash = codec.config_hash
-        workers = max(1, min(opts.workers, len(jobs)))
+        workers = max(1, min(opts.workers, len(chunks)))
         if workers == 1:
             try:
                 load_components(codec, tasks.values())
@@ -308,18 +340,17 @@ def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOpt
                 raise
             except Exception as exc:
                 raise RunError(f"cannot load {codec.name}: {exc}") from exc
-            for job in jobs:
-                record(process_job(codec, tasks, job, opts.max_lag))
+            for chunk in chunks:
+                record(process_jobs(codec, tasks, chunk, opts.max_lag))
             return
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                     initargs=(codec, tasks, opts.max_lag, threads)) as pool:
             pending: set[cf.Future] = set()
-            queue = iter(jobs)
             try:
-                for job in queue:
-                    pending.add(pool.submit(_worker_run, job))
+                for chunk in chunks:
+                    pending.add(pool.submit(_worker_run, chunk))
                     if len(pending) >= 2 * workers:
                         finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                         for fut in finished:

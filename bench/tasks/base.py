@@ -44,7 +44,7 @@ class ItemContext:
     tokens: np.ndarray  # int64 [K, T]
     labels: dict[str, Any]  # text, speaker and the dataset's attributes
     lag: int = 0  # samples the reconstruction was shifted by (at 16 kHz)
-    codec: dict[str, Any] = dataclasses.field(default_factory=dict)  # codec.describe()
+    item_hash: str = ""  # content hash of the item: a key for task-side caches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,11 +136,16 @@ class Task:
     description: ClassVar[str] = ""
     extra: ClassVar[str] = ""
     Config: ClassVar[type] = NoConfig
+    #: Items per ``measure_batch`` call; tasks whose model runs faster on batches raise it.
+    batch_size: ClassVar[int] = 1
 
     def __init__(self, config: Any = None, *, name: str | None = None):
         self.config = config if config is not None else self.Config()
         self.registered_name = name or self.name
         self._loaded = False
+        #: A folder for task-side caches (e.g. transcripts of original audio), shared by runs
+        #: with the same output directory; set by the runner before ``load``. None: no cache.
+        self.cache_dir: str | None = None
 
     @classmethod
     def from_options(cls, options: dict[str, Any], name: str | None = None) -> "Task":
@@ -160,6 +165,14 @@ class Task:
 
     def measure(self, item: ItemContext) -> Measurement:
         raise NotImplementedError
+
+    def measure_batch(self, items: list[ItemContext]) -> list[Measurement]:
+        """Measure several items at once (up to ``batch_size``); default: one by one.
+
+        An exception here fails every item of the batch, so override only with code that
+        handles per-item problems itself (return Failed values for them).
+        """
+        return [self.measure(item) for item in items]
 
     def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
         return {spec.name: summarize_metric(spec, rows, seed) for spec in self.metrics}
