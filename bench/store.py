@@ -199,11 +199,21 @@ class Store:
                     "INSERT INTO metric_values VALUES (?,?,?,?,?,?)",
                     [
                         (codec_hash, item_hash, tr.task_key, metric,
-                         None if isinstance(v, Failed) else float(v),
+                         None if isinstance(v, Failed) else round_sig(v),
                          v.reason if isinstance(v, Failed) else None)
                         for metric, v in sorted(tr.values.items())
                     ],
                 )
+
+
+def round_sig(value: float, digits: int = 10) -> float:
+    """Round to ``digits`` significant digits before storing.
+
+    numpy's SIMD reductions can differ in the last bits with memory alignment, so the same
+    item measured twice may differ by 1e-16 relative; rounding makes a resumed run's summary
+    identical to an uninterrupted one. Ten digits are far below any metric's real resolution.
+    """
+    return float(f"{float(value):.{digits}g}")
 
 
 def _json_default(obj: Any) -> Any:

@@ -51,6 +51,8 @@ def stoi_score(ref: np.ndarray, deg: np.ndarray, extended: bool) -> float | Fail
     """STOI (Taal et al., 2011) or extended STOI (Jensen & Taal, 2016) via ``pystoi``."""
     from pystoi import stoi
 
+    if len(ref) < 0.4 * METRIC_SR:  # 30 frames of 25.6 ms at 50% overlap after pystoi's VAD
+        return Failed("too short for STOI (fewer than 30 non-silent frames)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = float(stoi(ref.astype(np.float64), deg.astype(np.float64), METRIC_SR, extended=extended))
@@ -161,14 +163,20 @@ class Reconstruction(Task):
 
     def measure(self, item: ItemContext) -> Measurement:
         ref, deg = item.reference, item.reconstruction
-        values: dict[str, float | Failed] = {
-            "pesq_wb": pesq_score(ref, deg, "wb"),
-            "pesq_nb": pesq_score(ref, deg, "nb"),
-            "stoi": stoi_score(ref, deg, extended=False),
-            "estoi": stoi_score(ref, deg, extended=True),
-            "si_sdr": si_sdr(ref, deg),
-            "mel_l1": mel_l1(ref, deg),
-            "mrstft": mrstft(ref, deg),
-            "mcd": mel_cepstral_distortion(ref, deg),
+        calls = {
+            "pesq_wb": lambda: pesq_score(ref, deg, "wb"),
+            "pesq_nb": lambda: pesq_score(ref, deg, "nb"),
+            "stoi": lambda: stoi_score(ref, deg, extended=False),
+            "estoi": lambda: stoi_score(ref, deg, extended=True),
+            "si_sdr": lambda: si_sdr(ref, deg),
+            "mel_l1": lambda: mel_l1(ref, deg),
+            "mrstft": lambda: mrstft(ref, deg),
+            "mcd": lambda: mel_cepstral_distortion(ref, deg),
         }
+        values: dict[str, float | Failed] = {}
+        for name, call in calls.items():
+            try:
+                values[name] = call()
+            except Exception as exc:  # one metric's library error must not lose the others
+                values[name] = Failed(f"{name} error: {type(exc).__name__}: {exc}")
         return Measurement(values)

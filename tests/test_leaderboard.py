@@ -1,0 +1,92 @@
+import copy
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.leaderboard import check, leaderboard, make_baseline
+from bench.results import ResultError, find_records, load_record, migrate
+from bench.runner import RunOptions, run
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lb")
+    for codec in ("mulaw-8bit", "mulaw-2bit", "identity"):
+        run(RunOptions(codec=codec, dataset="synthetic", limit=3, out=str(out), progress=False))
+    return out, find_records([str(out / "results")])
+
+
+def test_markdown_is_sorted_by_bitrate_with_arrows(records):
+    _, recs = records
+    md = leaderboard(recs, "md")
+    lines = [l for l in md.splitlines() if l.startswith("| mulaw") or l.startswith("| identity")]
+    assert [l.split("|")[1].strip() for l in lines] == ["mulaw-2bit", "mulaw-8bit", "identity"]
+    assert "pesq_wb ↑" in md and "mel_l1 ↓" in md
+    assert md == leaderboard(list(reversed(recs)), "md"), "order must not depend on input order"
+
+
+def test_csv_and_latex(records):
+    _, recs = records
+    rows = list(csv.DictReader(io.StringIO(leaderboard(recs, "csv"))))
+    assert len(rows) == 3 and float(rows[0]["kbps"]) == pytest.approx(32.0)
+    assert float(rows[2]["pesq_wb"]) > float(rows[0]["pesq_wb"])
+    tex = leaderboard(recs, "latex", metrics=["pesq_wb", "stoi"])
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "pesq\\_wb $\\uparrow$" in tex and "mcd" not in tex
+
+
+def test_refuses_to_mix_task_versions(records):
+    _, recs = records
+    other = copy.deepcopy(recs[0])
+    other["task"]["version"] = "2"
+    other["codec"]["config_hash"] = "x" * 16
+    with pytest.raises(ResultError, match="refusing to mix versions 1, 2"):
+        leaderboard(recs + [other])
+
+
+def test_check_passes_then_catches_regression(records):
+    _, recs = records
+    base = make_baseline(recs)
+    ok, lines = check(recs, base)
+    assert ok, lines
+    worse = copy.deepcopy(recs)
+    for r in worse:
+        if r["codec"]["name"] == "mulaw-8bit":
+            r["metrics"]["pesq_wb"]["value"] -= 0.5
+    ok, lines = check(worse, base)
+    assert not ok
+    assert any(l.startswith("WORSE") and "mulaw-8bit" in l and "pesq_wb" in l for l in lines)
+    ok, lines = check([r for r in recs if r["codec"]["name"] != "identity"], base)
+    assert not ok and any(l.startswith("MISSING") and "identity" in l for l in lines)
+
+
+def test_cli_check_exit_codes(records, tmp_path):
+    out, _ = records
+    baseline = tmp_path / "baseline.json"
+    cmd = [sys.executable, "-m", "bench", "check", str(out / "results"), "--baseline", str(baseline)]
+    assert subprocess.run(cmd + ["--write"], capture_output=True).returncode == 0
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    data = json.loads(baseline.read_text())
+    data["entries"][0]["metrics"]["stoi"] = 2.0  # impossible to reach: a regression
+    baseline.write_text(json.dumps(data))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 1 and "WORSE" in proc.stdout
+
+
+def test_schema_migration_refuses_newer(records):
+    _, recs = records
+    newer = dict(recs[0], schema_version=99)
+    with pytest.raises(ResultError, match="newer"):
+        migrate(newer)
+    with pytest.raises(ResultError):
+        migrate({"kind": "bench.result"})
+
+
+def test_record_roundtrip(records):
+    out, recs = records
+    path = sorted((out / "results").glob("*.json"))[0]
+    assert load_record(str(path))["kind"] == "bench.result"
