@@ -6,7 +6,7 @@ from bench.registry import DATASETS
 __all__ = ["DATASETS", "Dataset", "Item", "DEFAULT_DATASET"]
 
 #: What `bench run` uses when no dataset is named.
-DEFAULT_DATASET = "synthetic"
+DEFAULT_DATASET = "synth-speech"
 
 DATASETS.register(
     "synthetic", "bench.datasets.synthetic:SyntheticDataset", aliases=("signals",),
@@ -15,4 +15,13 @@ DATASETS.register(
 DATASETS.register(
     "manifest", "bench.datasets.manifest:ManifestDataset",
     description="your own audio from a JSONL/CSV manifest: --dataset manifest:path=FILE",
+)
+DATASETS.register(
+    "synth-speech", "bench.datasets.synth_speech:SynthSpeechDataset",
+    description="built-in speech (240 items, 11 MB): 6 accents, 12 speakers, low/high pitch, "
+                "train/test split; subset=full|quick|train|test",
+)
+DATASETS.register(
+    "synth-speech-quick", "bench.datasets.synth_speech:SynthSpeechDataset", defaults={"subset": "quick"},
+    description="48 items of synth-speech balanced over accent, pitch class and split (for CI)",
 )

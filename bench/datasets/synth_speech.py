@@ -1,0 +1,125 @@
+"""The built-in default corpus ``synth-speech``: frozen espeak-ng/MBROLA speech with known labels.
+
+240 utterances (1.6-3.3 s, 16 kHz 16-bit FLAC, about 11 MB) shipped in the package, so a run
+needs no download and no system tool. Labels per item (the shared schema of the probes):
+``text``, ``speaker`` (a distinct timbre: espeak ``+variant`` or MBROLA voice) and ``attrs``
+``accent``, ``pitch_class`` (low/high), ``f0_median`` (Hz, Praat), ``gender``, ``duration`` (s),
+``split`` (train/test, disjoint in speakers and sentences), ``sentence_id``, ``voice`` (the
+espeak voice string) and ``espeak_pitch`` (the ``-p`` value).
+
+Options: ``subset`` = ``full`` (all), ``quick`` (48 items balanced over accent, pitch class and
+split, for CI), ``train`` or ``test``; ``verify`` (default true) checks every file against
+``SHA256SUMS`` when the items are listed (about 11 MB of hashing, tens of milliseconds): a file
+that differs from the frozen corpus becomes a failed item with that reason. ``root`` points at
+another build of the corpus (``bench data build synth-speech --out DIR``).
+
+How it was made: :mod:`bench.datasets.synth_build` and ``recipe.json`` next to the files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from bench.datasets.base import Dataset, Item
+from bench.datasets.manifest import items_from_rows, read_manifest_rows
+
+SUBSETS = ("full", "quick", "train", "test")
+
+#: Manifest columns that select subsets but are not labels (kept out of ``Item.attrs``, so an
+#: item has the same content hash in every subset and cached work is shared between them).
+NON_LABELS = ("quick",)
+
+
+class SynthSpeechError(ValueError):
+    """The corpus folder is missing or incomplete, or an option is invalid."""
+
+
+def default_root() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "synth_speech")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthSpeechConfig:
+    subset: str = "full"
+    verify: bool = True
+    root: str = ""  # empty: the corpus shipped in the package
+
+    def __post_init__(self) -> None:
+        if self.subset not in SUBSETS:
+            raise ValueError(f"subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
+
+
+class SynthSpeechDataset(Dataset):
+    Config = SynthSpeechConfig
+    version = "v1"
+    description = ("built-in speech, 240 items: 6 accents x 12 speakers x low/high pitch, "
+                   "train/test disjoint in speakers and sentences (subset=full|quick|train|test)")
+
+    @property
+    def root(self) -> str:
+        return os.path.abspath(self.config.root) if self.config.root else default_root()
+
+    def _read(self) -> tuple[list[tuple[int, dict]], dict[str, str]]:
+        root = self.root
+        manifest = os.path.join(root, "manifest.jsonl")
+        if not os.path.isfile(manifest):
+            raise SynthSpeechError(
+                f"synth-speech corpus not found at {root} (no manifest.jsonl); reinstall the package "
+                "or rebuild it with: bench data build synth-speech --out DIR")
+        sums: dict[str, str] = {}
+        sums_path = os.path.join(root, "SHA256SUMS")
+        if self.config.verify:
+            from bench.datasets.synth_build import read_sums
+
+            if not os.path.isfile(sums_path):
+                raise SynthSpeechError(f"{sums_path} is missing: cannot verify the corpus (verify=false skips)")
+            sums = read_sums(sums_path)
+        return read_manifest_rows(manifest), sums
+
+    def _items(self) -> list[Item]:
+        from bench.audio import file_hash
+
+        rows, sums = self._read()
+        subset = self.config.subset
+        if subset == "quick":
+            rows = [(n, r) for n, r in rows if r.get("quick")]
+        elif subset in ("train", "test"):
+            rows = [(n, r) for n, r in rows if r.get("split") == subset]
+        rows = [(n, {k: v for k, v in r.items() if k not in NON_LABELS}) for n, r in rows]
+        items = items_from_rows(rows, self.root, "synth_speech/manifest.jsonl")
+        if not self.config.verify:
+            return items
+        checked = []
+        for item, (_, row) in zip(items, rows):
+            if item.error is None:
+                rel = row["path"]
+                want = sums.get(rel)
+                if want is None:
+                    item = dataclasses.replace(item, error=f"{rel} is not listed in SHA256SUMS")
+                elif not os.path.isfile(item.path):
+                    item = dataclasses.replace(item, error=f"{rel} is missing from the corpus folder")
+                elif file_hash(item.path) != want:
+                    item = dataclasses.replace(
+                        item, error=f"{rel} differs from the frozen corpus (SHA-256 mismatch)")
+            checked.append(item)
+        return checked
+
+    def recipe(self) -> dict[str, Any]:
+        path = os.path.join(self.root, "recipe.json")
+        if not os.path.isfile(path):
+            return {}
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def describe(self, items: list[Item] | None = None) -> dict[str, Any]:
+        info = super().describe(items)
+        recipe = self.recipe()
+        info["corpus_version"] = recipe.get("version")
+        info["sentences_sha256"] = recipe.get("sentences_sha256")
+        if self.config.verify:
+            items = self.items() if items is None else items
+            info["checksum_failures"] = sum(1 for it in items if it.error and "SHA" in it.error)
+        return info
