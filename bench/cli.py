@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Subcommand builders; each adds a parser and sets ``func``.
 COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
+COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,3 +123,46 @@ class SynthSpeechDataset(Dataset):
             items = self.items() if items is None else items
             info["checksum_failures"] = sum(1 for it in items if it.error and "SHA" in it.error)
         return info
+
+
+def corpus_stats(items: list[Item], root: str | None = None) -> dict[str, Any]:
+    """Counts per factor, durations, size on disk and median F0 per speaker and pitch class.
+
+    The quick subset is read from the manifest's ``quick`` column (it is not an item label).
+    """
+    import collections
+    import statistics
+
+    def count(key: str, pool: list[Item]) -> dict[str, int]:
+        values = [it.speaker if key == "speaker" else it.attrs.get(key) for it in pool]
+        return dict(sorted(collections.Counter(map(str, values)).items()))
+
+    stats: dict[str, Any] = {"n_items": len(items)}
+    stats["counts"] = {k: count(k, items) for k in ("accent", "speaker", "pitch_class", "split", "gender")}
+    durations = [float(it.attrs["duration"]) for it in items]
+    stats["total_duration_s"] = round(sum(durations), 2)
+    stats["duration_s"] = {"min": min(durations), "median": statistics.median(durations), "max": max(durations)}
+    root = root or default_root()
+    size = 0
+    for dirpath, _, files in os.walk(root):
+        size += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+    stats["size_mb"] = round(size / 1e6, 3)
+    f0: dict[str, dict[str, list[float]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+    for it in items:
+        f0[str(it.speaker)][it.attrs["pitch_class"]].append(float(it.attrs["f0_median"]))
+    stats["f0_by_speaker"] = {
+        spk: {"low": statistics.median(v["low"]), "high": statistics.median(v["high"]),
+              "gap": min(v["high"]) - max(v["low"])}
+        for spk, v in sorted(f0.items()) if v.get("low") and v.get("high")
+    }
+    with open(os.path.join(root, "manifest.jsonl"), encoding="utf-8") as fh:
+        quick_ids = {r["id"] for r in map(json.loads, filter(str.strip, fh)) if r.get("quick")}
+    quick = [it for it in items if it.id in quick_ids]
+    cells = collections.Counter((it.attrs["split"], it.attrs["accent"], it.attrs["pitch_class"]) for it in quick)
+    stats["quick"] = {
+        "n_items": len(quick),
+        "split_accent_pitch_min_max": {"cells": len(cells), "min": min(cells.values(), default=0),
+                                       "max": max(cells.values(), default=0)},
+        "counts": {k: count(k, quick) for k in ("accent", "speaker", "pitch_class", "split", "gender")},
+    }
+    return stats
