@@ -79,6 +79,8 @@ class RunReport:
     n_computed: int  # items that needed any work this time
     seconds: float
     run_dir: str
+    #: wall seconds of the phases: setup (build, hash, scan the store), execute, summarize
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -301,12 +303,17 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
                 jobs.append(Job(item, ih, missing, cached))
         log(f"{codec_name} on {dataset.name}: {len(items)} items, {len(items) - len(jobs)} already done, "
             f"{len(jobs)} to run with {min(opts.workers, max(1, len(jobs)))} worker(s)")
+        phases = {"setup": time.perf_counter() - t_run}
+        t = time.perf_counter()
         if jobs:
             _execute(codec, tasks, jobs, opts, store, label=f"{codec_name} / {dataset.name}")
+        phases["execute"] = time.perf_counter() - t
+        t = time.perf_counter()
         records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts)
+        phases["summarize"] = time.perf_counter() - t
     finally:
         store.close()
-    return RunReport(records, paths, len(items), len(jobs), time.perf_counter() - t_run, opts.out)
+    return RunReport(records, paths, len(items), len(jobs), time.perf_counter() - t_run, opts.out, phases)
 
 
 def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOptions,

@@ -7,6 +7,7 @@ floor or ceiling score.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -82,35 +83,59 @@ def si_sdr(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
     return float(min(SI_SDR_CAP_DB, 10 * np.log10(np.dot(target, target) / noise_energy)))
 
 
-def _mel(x: np.ndarray, n_fft: int = 1024, hop: int = 256, n_mels: int = 80) -> np.ndarray:
+class Spectra:
+    """Magnitude STFTs of one 16 kHz signal (librosa, Hann window, centred, hop n_fft / 4),
+    computed once per FFT size and shared by the spectral metrics of an item."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = np.asarray(x, dtype=np.float32)
+        self._mag: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def mag(self, n_fft: int) -> np.ndarray:
+        if n_fft not in self._mag:
+            import librosa
+
+            self._mag[n_fft] = np.abs(librosa.stft(self.x, n_fft=n_fft, hop_length=n_fft // 4))
+        return self._mag[n_fft]
+
+    def mel(self, power: float = 1.0) -> np.ndarray:
+        """80-band mel spectrogram from the 1024-point STFT (64 ms window, 16 ms hop)."""
+        return _mel_basis() @ (self.mag(1024) ** power)
+
+
+@functools.lru_cache(maxsize=1)
+def _mel_basis() -> np.ndarray:
     import librosa
 
-    return librosa.feature.melspectrogram(
-        y=x.astype(np.float32), sr=METRIC_SR, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0
-    )
+    return librosa.filters.mel(sr=METRIC_SR, n_fft=1024, n_mels=80).astype(np.float32)
 
 
-def mel_l1(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
+def _spectra(x: np.ndarray | Spectra) -> Spectra:
+    return x if isinstance(x, Spectra) else Spectra(x)
+
+
+def mel_l1(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra) -> float | Failed:
     """Mean absolute difference of log10 magnitude mel spectrograms (80 bands, 64 ms / 16 ms)."""
     if len(ref) < 1024:
         return Failed("too short for mel distance (< 1024 samples)")
-    a = np.log10(np.maximum(_mel(ref), 1e-5))
-    b = np.log10(np.maximum(_mel(deg), 1e-5))
+    a = np.log10(np.maximum(_spectra(ref).mel(), 1e-5))
+    b = np.log10(np.maximum(_spectra(deg).mel(), 1e-5))
     return float(np.mean(np.abs(a - b)))
 
 
-def mrstft(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
+def mrstft(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra) -> float | Failed:
     """Multi-resolution STFT distance: spectral convergence + log-magnitude L1, averaged over
     FFT sizes 512/1024/2048 with 75% overlap (Yamamoto et al., 2020)."""
-    import librosa
-
     if len(ref) < 2048:
         return Failed("too short for multi-resolution STFT (< 2048 samples)")
+    ref, deg = _spectra(ref), _spectra(deg)
     total = 0.0
     sizes = (512, 1024, 2048)
     for n_fft in sizes:
-        a = np.abs(librosa.stft(ref.astype(np.float32), n_fft=n_fft, hop_length=n_fft // 4))
-        b = np.abs(librosa.stft(deg.astype(np.float32), n_fft=n_fft, hop_length=n_fft // 4))
+        a, b = ref.mag(n_fft), deg.mag(n_fft)
         norm = np.linalg.norm(a)
         if norm == 0:
             return Failed("reference is silent")
@@ -120,27 +145,27 @@ def mrstft(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
     return float(total / len(sizes))
 
 
-def mel_cepstral_distortion(ref: np.ndarray, deg: np.ndarray, n_mfcc: int = 25) -> float | Failed:
+def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra, n_mfcc: int = 25) -> float | Failed:
     """MCD in dB over cepstral coefficients 1..24, on frames where the reference is not silent.
 
-    Cepstra are DCT-II (orthonormal) of the log power mel spectrum (librosa MFCC, 80 bands). The
-    frames are already time-aligned, so no DTW. MCD = (10 / ln 10) sqrt(2 sum_d (c_d - c'_d)^2)
+    Cepstra are the DCT-II (orthonormal) of the log power mel spectrum (80 bands, 64 ms / 16 ms).
+    The frames are already time-aligned, so no DTW. MCD = (10 / ln 10) sqrt(2 sum_d (c_d - c'_d)^2)
     with c in natural-log amplitude units (Kubichek, 1993).
     """
-    import librosa
+    import scipy.fft
 
     if len(ref) < 1024:
         return Failed("too short for MCD (< 1024 samples)")
-    kw = dict(sr=METRIC_SR, n_mfcc=n_mfcc, n_fft=1024, hop_length=256, n_mels=80)
-    a = librosa.feature.mfcc(y=ref.astype(np.float32), **kw)
-    b = librosa.feature.mfcc(y=deg.astype(np.float32), **kw)
-    energy = librosa.feature.rms(y=ref.astype(np.float32), frame_length=1024, hop_length=256)[0]
-    frames = min(a.shape[1], b.shape[1], len(energy))
-    voiced = energy[:frames] > max(energy.max() * 10 ** (-40 / 20), SILENCE_RMS)
+    ref, deg = _spectra(ref), _spectra(deg)
+    # cepstra of ln |X| (amplitude): 0.5 * ln(power)
+    a = scipy.fft.dct(0.5 * np.log(np.maximum(ref.mel(2.0), 1e-10)), type=2, norm="ortho", axis=0)[:n_mfcc]
+    b = scipy.fft.dct(0.5 * np.log(np.maximum(deg.mel(2.0), 1e-10)), type=2, norm="ortho", axis=0)[:n_mfcc]
+    frame_rms = np.sqrt(np.sum(ref.mag(1024) ** 2, axis=0)) / 1024
+    frames = min(a.shape[1], b.shape[1])
+    voiced = frame_rms[:frames] > max(frame_rms.max() * 10 ** (-40 / 20), 1e-9)
     if not voiced.any():
         return Failed("reference is silent")
-    # librosa's cepstra are of 10*log10(power) = (20 / ln 10) ln|X|: convert to ln amplitude
-    diff = (a[1:, :frames] - b[1:, :frames])[:, voiced] * (math.log(10) / 20)
+    diff = (a[1:, :frames] - b[1:, :frames])[:, voiced]
     per_frame = (10 / math.log(10)) * np.sqrt(2 * np.sum(diff**2, axis=0))
     return float(np.mean(per_frame))
 
@@ -163,15 +188,16 @@ class Reconstruction(Task):
 
     def measure(self, item: ItemContext) -> Measurement:
         ref, deg = item.reference, item.reconstruction
+        sref, sdeg = Spectra(ref), Spectra(deg)
         calls = {
             "pesq_wb": lambda: pesq_score(ref, deg, "wb"),
             "pesq_nb": lambda: pesq_score(ref, deg, "nb"),
             "stoi": lambda: stoi_score(ref, deg, extended=False),
             "estoi": lambda: stoi_score(ref, deg, extended=True),
             "si_sdr": lambda: si_sdr(ref, deg),
-            "mel_l1": lambda: mel_l1(ref, deg),
-            "mrstft": lambda: mrstft(ref, deg),
-            "mcd": lambda: mel_cepstral_distortion(ref, deg),
+            "mel_l1": lambda: mel_l1(sref, sdeg),
+            "mrstft": lambda: mrstft(sref, sdeg),
+            "mcd": lambda: mel_cepstral_distortion(sref, sdeg),
         }
         values: dict[str, float | Failed] = {}
         for name, call in calls.items():

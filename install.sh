@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs bench and everything its built-in codecs and tasks use, into the active Python.
+#   ./install.sh            core + all extras (torch CPU pinned, ASR, speaker, probes, pretrained)
+#   ./install.sh --test     the same, plus the test tools
+#   ./install.sh --core     only the light core (reconstruction task, identity/mu-law codecs)
+# Debian/Ubuntu system packages (espeak-ng to rebuild the corpus, libopus0) are installed
+# when running as root with apt-get available; otherwise the script says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+extras="all"
+case "${1:-}" in
+  --test) extras="all,test" ;;
+  --core) extras="" ;;
+  "") ;;
+  *) echo "usage: ./install.sh [--test|--core]" >&2; exit 2 ;;
+esac
+
+PY=${PYTHON:-python3}
+pip() { "$PY" -m pip "$@"; }
+
+# torch is pinned through constraints.txt: a newer torch would pull gigabytes of CUDA.
+if [ -n "$extras" ]; then
+  pip install --quiet -c constraints.txt -e ".[${extras}]"
+  # resemblyzer's own requirement (webrtcvad 2.0.10) no longer imports; webrtcvad-wheels,
+  # pulled in by the speaker extra, provides the same module.
+  pip install --quiet --no-deps "resemblyzer==0.1.4"
+else
+  pip install --quiet -c constraints.txt -e .
+fi
+
+if "$PY" -c 'import importlib.util,sys; sys.exit(0 if importlib.util.find_spec("torchaudio") else 1)'; then
+  echo "error: torchaudio is installed; its builds here are broken and break transformers: pip uninstall torchaudio" >&2
+  exit 1
+fi
+
+if [ -n "$extras" ] && ! command -v espeak-ng >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get install -y -qq espeak-ng >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq espeak-ng >/dev/null 2>&1; }) \
+      || echo "note: could not install espeak-ng; corpus rebuild tests will skip" >&2
+  else
+    echo "note: espeak-ng not found (only needed to rebuild the corpus: apt-get install espeak-ng)" >&2
+  fi
+fi
+echo "bench installed: $("$PY" -m bench --version)"
