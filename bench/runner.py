@@ -120,6 +120,9 @@ def run_codec(codec: Codec, wave: np.ndarray, sr: int, max_lag_s: float) -> tupl
     timings["decode"] = time.perf_counter() - t
     t = time.perf_counter()
     y16 = resample(y, codec.sample_rate, METRIC_SR)
+    # A codec that removes its own delay and keeps no waveform phase (a vocoder) may bound or
+    # switch off the search: cross-correlation peaks of random-phase output are meaningless.
+    max_lag_s = min(max_lag_s, getattr(codec, "max_align_lag", max_lag_s))
     recon, lag = align(ref16, y16, int(max_lag_s * METRIC_SR))
     timings["align"] = time.perf_counter() - t
     duration = len(wave) / float(sr)
