@@ -25,3 +25,19 @@ DATASETS.register(
     "synth-speech-quick", "bench.datasets.synth_speech:SynthSpeechDataset", defaults={"subset": "quick"},
     description="48 items of synth-speech balanced over accent, pitch class and split (for CI)",
 )
+DATASETS.register(
+    "librispeech", "bench.datasets.corpora:LibriSpeechDataset",
+    description="LibriSpeech folders (*.trans.txt + .flac, 16 kHz): --dataset librispeech:root=DIR",
+)
+DATASETS.register(
+    "vctk", "bench.datasets.corpora:VCTKDataset",
+    description="VCTK with speaker-info.txt accents (wav48/ or wav48_silence_trimmed/): --dataset vctk:root=DIR",
+)
+DATASETS.register(
+    "common-voice", "bench.datasets.corpora:CommonVoiceDataset", aliases=("commonvoice",),
+    description="Common Voice TSV with accents column + clips/: --dataset common-voice:root=DIR,tsv=test.tsv",
+)
+DATASETS.register(
+    "lhotse", "bench.datasets.corpora:LhotseDataset",
+    description="Lhotse manifests, needs lhotse: --dataset lhotse:recordings=R.jsonl.gz,supervisions=S.jsonl.gz (or cuts=C)",
+)

@@ -24,7 +24,7 @@ import os
 from typing import Any
 
 from bench.datasets.base import Dataset, Item
-from bench.datasets.manifest import items_from_rows, read_manifest_rows
+from bench.datasets.manifest import ManifestError, items_from_rows, read_manifest_rows
 
 SUBSETS = ("full", "quick", "train", "test")
 
@@ -33,7 +33,7 @@ SUBSETS = ("full", "quick", "train", "test")
 NON_LABELS = ("quick",)
 
 
-class SynthSpeechError(ValueError):
+class SynthSpeechError(ManifestError):
     """The corpus folder is missing or incomplete, or an option is invalid."""
 
 
