@@ -41,6 +41,9 @@ def cmd_list(args) -> int:
     for kind in chosen:
         out[kind] = [{"name": e.name, "aliases": list(e.aliases), "description": e.description,
                       "source": e.source, "options": e.defaults} for e in kinds[kind].entries()]
+        if kind == "codecs":
+            for e, row in zip(kinds[kind].entries(), out[kind]):
+                row["unavailable"] = _unavailable(e)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -49,8 +52,21 @@ def cmd_list(args) -> int:
         width = max((len(e["name"]) for e in entries), default=0)
         for e in entries:
             alias = f" (alias: {', '.join(e['aliases'])})" if e["aliases"] else ""
-            print(f"  {e['name']:<{width}}  {e['description']}{alias}")
+            why = f" (unavailable: {e['unavailable']})" if e.get("unavailable") else ""
+            print(f"  {e['name']:<{width}}  {e['description']}{alias}{why}")
     return 0
+
+
+def _unavailable(entry) -> str | None:
+    """A codec's own reason why it cannot run here (e.g. weights not found), or None.
+
+    Codec classes may define ``unavailable_reason(options) -> str | None``; it must stay cheap
+    (no torch import), since listing calls it for every preset."""
+    try:
+        hook = getattr(entry.load(), "unavailable_reason", None)
+        return hook(dict(entry.defaults)) if callable(hook) else None
+    except Exception as exc:  # a broken plugin must not break the listing
+        return f"cannot load ({type(exc).__name__}: {exc})"
 
 
 def _add_run(sub) -> None:
@@ -181,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 #: Subcommand builders; each adds a parser and sets ``func``.
 COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
+
+from bench.codecs.rvq.cli import add_train_command as _add_train_rvq  # noqa: E402
+
+COMMANDS.append(_add_train_rvq)
 
 
 def main(argv: list[str] | None = None) -> int:
