@@ -198,10 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
 
-from bench.codecs.rvq.cli import add_train_command as _add_train_rvq  # noqa: E402
-
-COMMANDS.append(_add_train_rvq)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
