@@ -20,7 +20,7 @@ CODECS.register(
 for _bits in (2, 3, 4, 5, 6, 8, 10, 12):
     CODECS.register(
         f"mulaw-{_bits}bit", "bench.codecs.mulaw:MuLaw", defaults={"bits": _bits},
-        description=f"mu-law, {_bits} bits per sample at 16 kHz",
+        description=f"mu-law, {_bits} bits per sample at 16 kHz = {_bits * 16} kbps",
     )
 
 # Pretrained neural codecs (weights=DIR or the local Hugging Face cache; see docs/pretrained-codecs.md).
@@ -55,3 +55,34 @@ for _name, _repo, _text in (
 ):
     CODECS.register(_name, "bench.codecs.snac_codec:SNACCodec", defaults={"repo_id": _repo},
                     description=_text)
+
+# Traditional-codec baselines (issue 4). Token bitrates are exact for mp3/opus/codec2 (CBR; mp3
+# adds 2-3 frames of delay/flush per file); dct's payload is an LZMA code of its tokens.
+CODECS.register("mp3", "bench.codecs.mp3:MP3",
+                description="MP3 (LAME CBR via lameenc), tokens = MP3 frame bytes (bitrate_kbps=8..160)")
+for _kbps in (8, 16, 24, 32, 64):
+    CODECS.register(f"mp3-{_kbps}k", "bench.codecs.mp3:MP3", defaults={"bitrate_kbps": _kbps},
+                    description=f"MP3 (LAME CBR) {_kbps} kbps, tokens = MP3 frame bytes")
+CODECS.register("opus", "bench.codecs.opus:Opus",
+                description="Opus (libopus hard CBR via opuslib), tokens = packet bytes (bitrate_kbps=6..510)")
+for _kbps in (6, 8, 12, 16, 24):
+    CODECS.register(f"opus-{_kbps}k", "bench.codecs.opus:Opus", defaults={"bitrate_kbps": _kbps},
+                    description=f"Opus (hard CBR, 20 ms packets) {_kbps} kbps, tokens = packet bytes")
+CODECS.register("codec2", "bench.codecs.codec2:Codec2",
+                description="Codec 2 vocoder at 8 kHz (mode=700,1200,1300,1400,1600,2400,3200 b/s)")
+for _mode in (700, 1200, 1600, 2400, 3200):
+    CODECS.register(f"codec2-{_mode}", "bench.codecs.codec2:Codec2", defaults={"mode": _mode},
+                    description=f"Codec 2 {_mode / 1000:g} kbps ({'700C, ' if _mode == 700 else ''}"
+                                f"{20 if _mode >= 2400 else 40} ms frames), tokens = frame bits in bytes")
+CODECS.register("dct", "bench.codecs.dct:DCT",
+                description="our MDCT tokenizer: per-band scales, bits=2..8 per coefficient, keep=top-k")
+# nominal = 50 frames/s x (17 band scales x 6 bits + 320 bins x log2(2**bits - 1))
+for _bits, _keep, _nominal in ((2, 0, 30.5), (3, 0, 50.0), (4, 0, 67.6), (6, 0, 100.7), (8, 0, 133.0),
+                               (4, 16, 67.6), (4, 32, 67.6), (4, 64, 67.6)):
+    CODECS.register(
+        f"dct-q{_bits}" + (f"-k{_keep}" if _keep else ""), "bench.codecs.dct:DCT",
+        defaults={"bits": _bits, "keep": _keep},
+        description=f"MDCT tokens, {_bits}-bit coefficients, "
+                    + (f"{_keep} of 320 kept" if _keep else "all 320 kept")
+                    + f" per 20 ms: {_nominal:g} kbps nominal, payload = LZMA of the tokens",
+    )

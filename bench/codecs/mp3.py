@@ -44,6 +44,9 @@ class MP3Config:
     sample_rate: int = 16_000
     #: LAME's algorithm quality, 0 (best, slowest) .. 9 (fastest); 2 is LAME's "-h".
     quality: int = 2
+    #: MP3 stream sample rate; 0 lets LAME choose (8 kHz MPEG-2.5 at 8 kbps for 16 kHz input).
+    #: 16000 at 8 kbps halves the frame length (less per-file overhead) at slightly lower quality.
+    out_sample_rate: int = 0
 
     def __post_init__(self) -> None:
         if self.sample_rate not in (8_000, 11_025, 12_000, 16_000, 22_050, 24_000):
@@ -52,6 +55,8 @@ class MP3Config:
             raise ValueError(f"bitrate_kbps must be one of {LSF_BITRATES}, got {self.bitrate_kbps}")
         if not 0 <= self.quality <= 9:
             raise ValueError(f"quality must be 0..9, got {self.quality}")
+        if self.out_sample_rate not in (0, 8_000, 11_025, 12_000, 16_000, 22_050, 24_000):
+            raise ValueError(f"out_sample_rate must be 0 or an MPEG-2/2.5 rate, got {self.out_sample_rate}")
 
 
 class MP3(Codec):
@@ -94,6 +99,8 @@ class MP3(Codec):
         enc.set_in_sample_rate(self.config.sample_rate)
         enc.set_channels(1)
         enc.set_quality(self.config.quality)
+        if self.config.out_sample_rate:
+            enc.set_out_sample_rate(self.config.out_sample_rate)
         data = bytes(enc.encode(pcm.tobytes())) + bytes(enc.flush())
         if not data:
             raise CodecError("LAME returned no MP3 frames")
