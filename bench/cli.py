@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
 
+COMMANDS.append(__import__("bench.codecs.rvq.cli", fromlist=["_"]).add_train_command)
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()

@@ -56,6 +56,17 @@ for _name, _repo, _text in (
     CODECS.register(_name, "bench.codecs.snac_codec:SNACCodec", defaults={"repo_id": _repo},
                     description=_text)
 
+# Our own EnCodec-style RVQ codec (bench/codecs/rvq): one shipped checkpoint, any depth 1..8.
+CODECS.register(
+    "rvq", "bench.codecs.rvq.codec:RVQ",
+    description="our EnCodec-style RVQ codec, 50 Hz x 10 bits per level (n_q=1..8)",
+)
+for _n in range(1, 9):
+    CODECS.register(
+        f"rvq-{_n}q", "bench.codecs.rvq.codec:RVQ", defaults={"n_q": _n},
+        description=f"our RVQ codec, first {_n} level(s): {_n * 0.5:g} kbps",
+    )
+
 # Traditional-codec baselines (issue 4). Token bitrates are exact for mp3/opus/codec2 (CBR; mp3
 # adds 2-3 frames of delay/flush per file); dct's payload is an LZMA code of its tokens.
 CODECS.register("mp3", "bench.codecs.mp3:MP3",

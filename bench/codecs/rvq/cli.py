@@ -1,0 +1,83 @@
+"""``bench train rvq``: train, resume or ship the RVQ codec (thin wrapper over train.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """\
+examples:
+  bench train rvq --dataset synth-speech:subset=train --steps 6000 --out runs/rvq
+      train (or resume from runs/rvq/last.pt); Ctrl-C saves; logs to runs/rvq/train.log
+  bench train rvq --dataset synth-speech:subset=train \\
+      --dataset manifest:path=../shared/realspeech/manifest.jsonl --out runs/rvq
+      add more training data (never a test split)
+  bench train rvq --export runs/rvq/last.pt
+      write bench/data/rvq/rvq.pt (float16) and rvq.json (SHA-256, recipe, data hash)
+  bench run -c rvq-1q -c rvq-8q --dataset synth-speech:subset=test --out runs/eval
+"""
+
+
+def add_train_command(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train one of our own codecs (rvq)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train the EnCodec-style RVQ codec on CPU: deterministic for a seed, "
+                    "resumable from OUT/last.pt, saves on Ctrl-C.",
+        epilog=EXAMPLES,
+    )
+    p.add_argument("model", choices=["rvq"], help="which model to train")
+    p.add_argument("--dataset", "-d", action="append", dest="datasets",
+                   help="training data, repeatable (default: synth-speech:subset=train)")
+    p.add_argument("--steps", type=int, default=6000, help="total optimizer steps (default 6000)")
+    p.add_argument("--out", "-o", default="runs/rvq", help="run folder (default runs/rvq)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--segment", type=float, default=0.64, help="crop length in seconds")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared CPU)")
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    p.add_argument("--ema-decay", type=float, default=0.99, help="codebook EMA decay")
+    p.add_argument("--dead-fraction", type=float, default=0.25,
+                   help="restart codes whose EMA usage is below this share of the mean")
+    p.add_argument("--speed", type=float, default=0.1, help="augmentation: resampling 1 +- speed")
+    p.add_argument("--gain-db", type=float, default=6.0, help="augmentation: random gain range")
+    p.add_argument("--channels", type=int, default=None, help="model width (default 16)")
+    p.add_argument("--n-q", type=int, default=None, help="RVQ levels (default 8)")
+    p.add_argument("--codebook-size", type=int, default=None, help="codes per level (default 1024)")
+    p.add_argument("--export", metavar="CKPT", default=None,
+                   help="ship a training checkpoint instead of training")
+    p.add_argument("--to", default=None, help="with --export: destination .pt "
+                   "(default bench/data/rvq/rvq.pt)")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    import json
+
+    from bench.codecs.base import require
+
+    require("torch", "torch")
+    from bench.codecs.rvq import checkpoint
+
+    if args.export:
+        meta = checkpoint.export(args.export, args.to or checkpoint.SHIPPED_CHECKPOINT)
+        print(json.dumps({k: meta[k] for k in ("file", "sha256", "bytes", "steps", "data_hash")}, indent=2))
+        return 0
+    import dataclasses
+
+    from bench.codecs.rvq.config import ModelConfig
+    from bench.codecs.rvq.train import TrainConfig, train
+
+    shape = {k: v for k, v in {"channels": args.channels, "n_q": args.n_q,
+                                "codebook_size": args.codebook_size}.items() if v is not None}
+    cfg = TrainConfig(
+        datasets=tuple(args.datasets or TrainConfig.datasets), steps=args.steps, out=args.out,
+        seed=args.seed, batch_size=args.batch_size, segment=args.segment, lr=args.lr,
+        threads=args.threads, log_every=args.log_every, checkpoint_minutes=args.checkpoint_minutes,
+        ema_decay=args.ema_decay, dead_fraction=args.dead_fraction, speed=args.speed,
+        gain_db=args.gain_db,
+    )
+    path = train(cfg, dataclasses.replace(ModelConfig(), **shape))
+    print(f"checkpoint: {path}  (ship it with: bench train rvq --export {path})")
+    return 0

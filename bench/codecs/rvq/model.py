@@ -1,0 +1,145 @@
+"""EnCodec-style convolutional autoencoder with a residual vector quantizer in the middle.
+
+Encoder (Défossez et al. 2022, fig. 1, without the LSTM to stay CPU-cheap): a 1-D conv,
+then for each stride ``s`` a stage of residual units followed by a strided conv (kernel 2s)
+that doubles the channels, then a conv to the latent dimension. The decoder mirrors it with
+transposed convs. ELU activations and weight normalization throughout (as in EnCodec's
+non-streaming model). Padding is symmetric ("same"), so ``n`` samples (a multiple of the
+hop) give exactly ``n / hop`` frames and decode back to ``n`` samples.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from bench.codecs.rvq.config import ModelConfig
+from bench.codecs.rvq.quantizer import QuantizerOutput, ResidualVQ
+
+
+def _conv(cin: int, cout: int, kernel: int, dilation: int = 1) -> nn.Module:
+    """Stride-1 conv with "same" padding (odd kernels)."""
+    return weight_norm(nn.Conv1d(cin, cout, kernel, dilation=dilation,
+                                 padding=dilation * (kernel - 1) // 2))
+
+
+class Downsample(nn.Module):
+    """Conv with kernel 2s, stride s; padding s (s//2 left, the rest right) maps a length
+    that is a multiple of s to exactly length / s."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.pad = (stride // 2, stride - stride // 2)
+        self.conv = weight_norm(nn.Conv1d(cin, cout, 2 * stride, stride=stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(nn.functional.pad(x, self.pad))
+
+
+class ResidualUnit(nn.Module):
+    """ELU -> dilated conv (k=3, channels/2) -> ELU -> 1x1 conv, plus the skip connection."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ELU(), _conv(channels, channels // 2, 3, dilation=dilation),
+            nn.ELU(), _conv(channels // 2, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class Upsample(nn.Module):
+    """Transposed conv with kernel 2s, stride s; trims s samples so T frames give T*s."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        self.conv = weight_norm(nn.ConvTranspose1d(cin, cout, 2 * stride, stride=stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)  # length (T + 1) * s
+        left = self.stride // 2
+        return y[..., left: y.shape[-1] - (self.stride - left)]
+
+
+class Encoder(nn.Module):
+    """Waveform [B, 1, n] -> latents [B, latent_dim, n / hop]."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        ch = cfg.channels
+        layers: list[nn.Module] = [_conv(1, ch, 7)]
+        for s in cfg.strides:
+            layers += [ResidualUnit(ch, d) for d in cfg.res_dilations]
+            layers += [nn.ELU(), Downsample(ch, 2 * ch, s)]
+            ch *= 2
+        layers += [nn.ELU(), _conv(ch, cfg.latent_dim, 3)]
+        self.net = nn.Sequential(*layers)
+        # Our addition (not in EnCodec): standardise each latent channel with running
+        # statistics. A freshly initialised encoder emits a tiny cloud around a large bias
+        # that moves faster than EMA codebooks can follow, and every vector then lands on
+        # one code (collapse within ~15 steps in our short CPU runs); at unit scale the
+        # codebooks keep up.
+        self.norm = nn.BatchNorm1d(cfg.latent_dim, affine=False, momentum=0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.net(x))
+
+
+class Decoder(nn.Module):
+    """Latents [B, latent_dim, T] -> waveform [B, 1, T * hop] (mirror of the encoder)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        ch = cfg.channels * 2 ** len(cfg.strides)
+        layers: list[nn.Module] = [_conv(cfg.latent_dim, ch, 7)]
+        for s in reversed(cfg.strides):
+            layers += [nn.ELU(), Upsample(ch, ch // 2, s)]
+            ch //= 2
+            layers += [ResidualUnit(ch, d) for d in cfg.res_dilations]
+        layers += [nn.ELU(), _conv(ch, 1, 7)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class RVQAutoencoder(nn.Module):
+    """Encoder -> ResidualVQ -> Decoder."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = ResidualVQ(cfg.latent_dim, cfg.n_q, cfg.codebook_size)
+        self.decoder = Decoder(cfg)
+
+    def pad(self, wave: torch.Tensor) -> torch.Tensor:
+        """Zero-pad the last axis up to a multiple of the hop."""
+        extra = (-wave.shape[-1]) % self.cfg.hop
+        return nn.functional.pad(wave, (0, extra)) if extra else wave
+
+    def forward(self, wave: torch.Tensor, n_active: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, QuantizerOutput]:
+        """Training pass: wave [B, 1, n] (n a multiple of hop) -> (reconstruction, quantizer)."""
+        z = self.encoder(wave)
+        q = self.quantizer(z, n_active)
+        return self.decoder(q.quantized), q
+
+    @torch.no_grad()
+    def encode(self, wave: torch.Tensor, n_q: int) -> torch.Tensor:
+        """wave [B, 1, n] -> codes int64 [n_q, B, ceil(n / hop)]."""
+        return self.quantizer.encode(self.encoder(self.pad(wave)), n_q)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [n, B, T] -> wave [B, 1, T * hop]."""
+        return self.decoder(self.quantizer.decode(codes))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (codebooks are EMA buffers and counted separately)."""
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,298 @@
+"""Training loop for the RVQ codec (``bench train rvq``).
+
+Deterministic for a seed: each step draws its crops from ``numpy.random.default_rng([seed, 0,
+step])`` and seeds torch with the same pair, so a resumed run repeats the steps an
+uninterrupted run would have taken (same thread count assumed). Checkpoints are written
+atomically every few minutes, at the end, and on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from bench.codecs.rvq.config import ModelConfig
+from bench.codecs.rvq.losses import ReconstructionLoss
+from bench.codecs.rvq.model import RVQAutoencoder, count_parameters
+
+
+class TrainError(ValueError):
+    """Bad training input (empty dataset, test split requested...); shown as one line."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    datasets: tuple[str, ...] = ("synth-speech:subset=train",)
+    steps: int = 20_000
+    out: str = "runs/rvq"
+    seed: int = 0
+    batch_size: int = 8
+    segment: float = 0.64  # seconds per crop (a multiple of the hop: 32 frames)
+    lr: float = 1e-3
+    commit_weight: float = 0.25  # beta of VQ-VAE (van den Oord et al. 2017)
+    quantizer_dropout: float = 1.0  # share of examples that get a random depth 1..N
+    kmeans_batches: int = 16  # batches of latents gathered for k-means init (>= K vectors)
+    ema_decay: float = 0.99  # codebook EMA decay (EnCodec: 0.99)
+    dead_fraction: float = 0.25  # dead: EMA count below this share of the mean count per code
+    # (EnCodec restarts codes under 2 of ~4.7 vectors per step, i.e. ~40%)
+    threads: int = 1
+    log_every: int = 25
+    checkpoint_minutes: float = 3.0
+    grad_clip: float = 1.0
+    speed: float = 0.1  # augmentation: resampling factor range 1 +- speed (pitch and formants)
+    gain_db: float = 6.0  # augmentation: random gain range in dB
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["datasets"] = list(self.datasets)
+        return d
+
+
+@dataclasses.dataclass
+class Corpus:
+    waves: list[np.ndarray]  # float32 mono at the model rate
+    data_hash: str
+    seconds: float
+
+
+def load_corpus(specs: tuple[str, ...] | list[str], sample_rate: int) -> Corpus:
+    """Load every item of the named datasets into memory, resampled to ``sample_rate``.
+
+    Refuses items labelled ``split=test``: the codec must never see the test split.
+    """
+    from bench.audio import resample
+    from bench.datasets import DATASETS
+    from bench.datasets.base import dataset_hash
+    from bench.registry import parse_spec
+
+    waves, hashes = [], []
+    for spec in specs:
+        name, options = parse_spec(spec)
+        items = DATASETS.build(name, options).items()
+        for item in items:
+            if str(item.attrs.get("split", "")).lower() == "test":
+                raise TrainError(f"dataset {spec!r} contains test-split item {item.id!r}; "
+                                 "train on the train split only (e.g. synth-speech:subset=train)")
+            if item.error:
+                continue
+            audio = item.load()
+            waves.append(resample(audio.wave, audio.sample_rate, sample_rate))
+            hashes.append(item.content_hash())
+    if not waves:
+        raise TrainError(f"no usable audio in {list(specs)}")
+    return Corpus(waves, dataset_hash(hashes), sum(len(w) for w in waves) / sample_rate)
+
+
+def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: int,
+                 speed: float = 0.0, gain_db: float = 0.0) -> torch.Tensor:
+    """Random crops [batch, 1, length]; items are drawn in proportion to their length.
+
+    Augmentation (both off at 0): resampling by a random factor in [1 - speed, 1 + speed]
+    shifts pitch and formants together, a cheap way to hear "new speakers" from a corpus
+    with few voices; a random gain in [-gain_db, +gain_db] dB covers other levels.
+    """
+    import soxr
+
+    sizes = np.array([len(w) for w in corpus.waves], dtype=np.float64)
+    picks = rng.choice(len(sizes), size=batch, p=sizes / sizes.sum())
+    out = np.zeros((batch, 1, length), dtype=np.float32)
+    for b, i in enumerate(picks):
+        w = corpus.waves[i]
+        factor = 1.0 + rng.uniform(-speed, speed) if speed > 0 else 1.0
+        need = int(np.ceil(length * factor)) + 64
+        start = int(rng.integers(0, max(1, len(w) - need + 1)))
+        crop = w[start: start + need]
+        if factor != 1.0:
+            crop = soxr.resample(crop, 1000 * factor, 1000, quality="HQ")
+        crop = crop[:length] * (10 ** (rng.uniform(-gain_db, gain_db) / 20) if gain_db > 0 else 1.0)
+        out[b, 0, : len(crop)] = np.clip(crop, -1.0, 1.0)
+    return torch.from_numpy(out)
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2 ** 63)
+
+
+def _save_atomic(obj: dict[str, Any], path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Owns the model, optimizer and data; ``run()`` trains up to ``cfg.steps``."""
+
+    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig, corpus: Corpus,
+                 log: Callable[[str], None] = print):
+        self.cfg, self.model_cfg, self.corpus, self.log = cfg, model_cfg, corpus, log
+        torch.manual_seed(cfg.seed)
+        self.model = RVQAutoencoder(model_cfg)
+        self.model.quantizer.dead_fraction = cfg.dead_fraction
+        for level in self.model.quantizer.levels:
+            level.decay = cfg.ema_decay
+        self.loss_fn = ReconstructionLoss(model_cfg.sample_rate)
+        # Adam with beta1 = 0.5 as in EnCodec's training setup.
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+        self.step = 0
+        hop = model_cfg.hop
+        self.length = max(hop, int(round(cfg.segment * model_cfg.sample_rate / hop)) * hop)
+        self.history: list[dict[str, Any]] = []
+
+    # -- checkpoints ----------------------------------------------------------------------
+    @property
+    def last_path(self) -> str:
+        return os.path.join(self.cfg.out, "last.pt")
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": "bench-rvq-train/1",
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "model_config": self.model_cfg.to_dict(),
+            "train_config": self.cfg.to_dict(),
+            "data_hash": self.corpus.data_hash,
+            "data_seconds": self.corpus.seconds,
+            "history": json.dumps(self.history),
+        }
+
+    def save(self) -> str:
+        os.makedirs(self.cfg.out, exist_ok=True)
+        _save_atomic(self.state(), self.last_path)
+        return self.last_path
+
+    def try_resume(self) -> bool:
+        if not os.path.exists(self.last_path):
+            return False
+        ckpt = torch.load(self.last_path, map_location="cpu", weights_only=True)
+        if ckpt["model_config"] != self.model_cfg.to_dict():
+            raise TrainError(f"{self.last_path} was trained with a different model config; "
+                             "use another --out or the same options")
+        if ckpt["data_hash"] != self.corpus.data_hash:
+            self.log(f"warning: resuming on different data (hash {self.corpus.data_hash[:12]} "
+                     f"vs {ckpt['data_hash'][:12]})")
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.step = int(ckpt["step"])
+        self.history = json.loads(ckpt.get("history", "[]"))
+        self.log(f"resumed from {self.last_path} at step {self.step}")
+        return True
+
+    # -- training -------------------------------------------------------------------------
+    def batch(self, step: int, stream: int = 0) -> torch.Tensor:
+        """The crops of ``step`` (stream 0: training, 1: k-means init), fixed by the seed."""
+        rng = np.random.default_rng([self.cfg.seed, stream, step])
+        return sample_batch(self.corpus, rng, self.cfg.batch_size, self.length,
+                            self.cfg.speed, self.cfg.gain_db)
+
+    @torch.no_grad()
+    def kmeans_init(self) -> None:
+        """k-means on the latents of the first batches (SoundStream, sec. III-C)."""
+        z = torch.cat([self.model.encoder(self.batch(i, stream=1)) for i in range(self.cfg.kmeans_batches)])
+        self.model.quantizer.kmeans_init(z, batch_vectors=len(z) * z.shape[-1] // self.cfg.kmeans_batches)
+
+    def n_active(self, batch: int) -> torch.Tensor:
+        """Quantizer dropout: a random depth 1..N per example (SoundStream, sec. III-C)."""
+        n = self.model_cfg.n_q
+        depth = torch.randint(1, n + 1, (batch,))
+        keep_full = torch.rand(batch) >= self.cfg.quantizer_dropout
+        return torch.where(keep_full, torch.full_like(depth, n), depth)
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        torch.manual_seed(_step_seed(self.cfg.seed, step))
+        self.model.train()
+        x = self.batch(step)
+        y, q = self.model(x, self.n_active(len(x)))
+        rec, terms = self.loss_fn(y, x)
+        loss = rec + self.cfg.commit_weight * q.commit_loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        return {"loss": float(loss.detach()), **terms, "commit": float(q.commit_loss.detach()),
+                "perplexity": [round(float(p), 1) for p in q.perplexity],
+                "residual": [round(float(r), 4) for r in q.residual_norms]}
+
+    def run(self) -> int:
+        cfg = self.cfg
+        torch.set_num_threads(cfg.threads)
+        if not self.try_resume():
+            self.log(f"model: {count_parameters(self.model):,} parameters, hop "
+                     f"{self.model_cfg.hop} ({self.model_cfg.frame_rate:g} frames/s), "
+                     f"{self.model_cfg.n_q} x {self.model_cfg.codebook_size} codes; data "
+                     f"{self.corpus.seconds:.0f} s, hash {self.corpus.data_hash[:12]}")
+            self.kmeans_init()
+            self.log("codebooks initialised by k-means")
+        stop = {"flag": False}
+
+        def on_term(signum, frame):  # nohup'd runs are stopped with SIGTERM: save and exit
+            stop["flag"] = True
+
+        old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+        last_save, t0, acc = time.monotonic(), time.monotonic(), []
+        try:
+            while self.step < cfg.steps and not stop["flag"]:
+                acc.append(self.train_step(self.step))
+                self.step += 1
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    self._log(acc, time.monotonic() - t0)
+                    acc, t0 = [], time.monotonic()
+                if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+                    self.save()
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:
+            self.log(f"interrupted at step {self.step}; saving")
+        finally:
+            path = self.save()
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+        self.log(f"saved {path} at step {self.step}")
+        return self.step
+
+    def _log(self, acc: list[dict[str, Any]], seconds: float) -> None:
+        rec: dict[str, Any] = {"step": self.step, "s_per_step": round(seconds / len(acc), 3)}
+        for key in ("loss", "mel", "stft", "l1", "commit"):
+            rec[key] = round(float(np.mean([a[key] for a in acc])), 4)
+        rec["perplexity"] = np.mean([a["perplexity"] for a in acc], axis=0).round(1).tolist()
+        rec["residual"] = np.mean([a["residual"] for a in acc], axis=0).round(4).tolist()
+        rec["dead_pct"] = [round(d, 1) for d in self.model.quantizer.usage()["dead_pct"]]
+        self.history.append({k: rec[k] for k in ("step", "loss", "mel", "stft", "commit")})
+        self.log(json.dumps(rec))
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None,
+          log: Callable[[str], None] | None = None) -> str:
+    """Train (or resume) and return the path of the last checkpoint."""
+    model_cfg = model_cfg or ModelConfig()
+    os.makedirs(cfg.out, exist_ok=True)
+    log_path = os.path.join(cfg.out, "train.log")
+
+    def _log(msg: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        line = f"[{stamp}] {msg}"
+        print(line, file=sys.stdout, flush=True)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+    torch.set_num_threads(cfg.threads)
+    corpus = load_corpus(cfg.datasets, model_cfg.sample_rate)
+    trainer = Trainer(cfg, model_cfg, corpus, log or _log)
+    trainer.run()
+    return trainer.last_path
+
+
+__all__ = ["TrainConfig", "TrainError", "Trainer", "load_corpus", "train"]

@@ -1,0 +1,195 @@
+"""Tests of our RVQ codec (bench/codecs/rvq): quantizer, training, shipping, conformance."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bench.codecs.base import CodecError  # noqa: E402
+from bench.codecs.rvq import checkpoint as ckpt  # noqa: E402
+from bench.codecs.rvq.codec import RVQ, RVQConfig  # noqa: E402
+from bench.codecs.rvq.config import ModelConfig  # noqa: E402
+from bench.codecs.rvq.model import RVQAutoencoder  # noqa: E402
+from bench.codecs.rvq.quantizer import ResidualVQ  # noqa: E402
+from bench.codecs.rvq.train import Corpus, TrainConfig, Trainer, TrainError, load_corpus  # noqa: E402
+from bench.testing import CONFORMANCE_CHECKS, probe_signal  # noqa: E402
+
+TINY = ModelConfig(channels=4, latent_dim=8, res_dilations=(1,), n_q=4, codebook_size=16)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _corpus() -> Corpus:
+    waves = [probe_signal(16_000, seconds=1.5, seed=s) for s in range(3)]
+    return Corpus(waves, data_hash="test", seconds=4.5)
+
+
+def _trainer(tmp_path, **kw) -> Trainer:
+    cfg = TrainConfig(out=str(tmp_path / "run"), batch_size=2, segment=0.4, kmeans_batches=4,
+                      log_every=1, **kw)
+    return Trainer(cfg, TINY, _corpus(), log=lambda msg: None)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    """A randomly initialised tiny model, k-means-initialised and shipped like the real one."""
+    torch.manual_seed(0)
+    model = RVQAutoencoder(TINY)
+    with torch.no_grad():
+        model.quantizer.kmeans_init(model.encoder(torch.from_numpy(
+            probe_signal(16_000, 2.0))[None, None, :6400]))
+    dest = str(tmp_path_factory.mktemp("ship") / "rvq.pt")
+    ckpt.write_shipped(model.state_dict(), TINY.to_dict(), dest, {"steps": 0, "seed": 0})
+    return dest
+
+
+# -- quantizer -------------------------------------------------------------------------------
+
+def test_residual_norm_shrinks_with_each_level():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(dim=8, n_q=6, size=32).eval()
+    z = torch.randn(4, 8, 100)
+    rvq.kmeans_init(z)
+    norms = rvq(z).residual_norms
+    assert len(norms) == 7
+    assert all(norms[i + 1] < norms[i] for i in range(6)), norms.tolist()
+    assert norms[-1] < 0.8 * norms[0]
+
+
+def test_quantizer_dropout_masks_levels_per_example():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(dim=8, n_q=4, size=16).eval()
+    z = torch.randn(3, 8, 20)
+    rvq.kmeans_init(z)
+    out = rvq(z, n_active=torch.tensor([1, 2, 4]))
+    codes = rvq.encode(z, 4)
+    assert torch.equal(out.codes, codes)
+    for b, depth in enumerate([1, 2, 4]):
+        expected = rvq.decode(codes[:depth, b: b + 1])[0]
+        assert torch.allclose(out.quantized[b], expected, atol=1e-5)
+
+
+def test_ema_update_and_dead_code_restart():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(dim=4, n_q=1, size=8, dead_fraction=0.5).train()
+    level = rvq.levels[0]
+    level.cluster_size.zero_()  # every code looks unused: all get restarted on batch vectors
+    z = torch.randn(2, 4, 50)
+    rvq(z)
+    flat = rvq._flat(z)
+    # restarted codes are rows of the batch
+    gap = (level.embed[:, None, :] - flat[None, :, :]).abs().amax(dim=2).min(dim=1).values
+    assert (gap < 1e-6).all(), gap
+
+
+# -- training --------------------------------------------------------------------------------
+
+def _eval_loss(trainer: Trainer, x: torch.Tensor) -> float:
+    trainer.model.eval()
+    with torch.no_grad():
+        y, q = trainer.model(x)
+        rec, _ = trainer.loss_fn(y, x)
+    return float(rec)
+
+
+def test_one_training_step_lowers_the_loss(tmp_path):
+    trainer = _trainer(tmp_path, lr=3e-3, quantizer_dropout=0.0)
+    trainer.kmeans_init()
+    x = trainer.batch(0)
+    before = _eval_loss(trainer, x)
+    trainer.train_step(0)
+    after = _eval_loss(trainer, x)
+    assert after < before, (before, after)
+
+
+def test_training_is_deterministic_and_resumable(tmp_path):
+    a = _trainer(tmp_path / "a", steps=3, checkpoint_minutes=100)
+    a.run()
+    b = _trainer(tmp_path / "b", steps=2, checkpoint_minutes=100)
+    b.run()
+    b2 = _trainer(tmp_path / "b", steps=3, checkpoint_minutes=100)
+    assert b2.try_resume() and b2.step == 2
+    b2.run()
+    for (k, va), vb in zip(a.model.state_dict().items(), b2.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert os.path.exists(os.path.join(a.cfg.out, "last.pt"))
+
+
+def test_training_refuses_the_test_split(tmp_path):
+    import soundfile as sf
+
+    sf.write(tmp_path / "a.wav", probe_signal(16_000, 0.5), 16_000)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"path": "a.wav", "split": "test"}) + "\n")
+    with pytest.raises(TrainError, match="test"):
+        load_corpus([f"manifest:path={manifest}"], 16_000)
+
+
+# -- shipping and the codec adapter ----------------------------------------------------------
+
+@pytest.mark.parametrize("check", CONFORMANCE_CHECKS, ids=lambda c: c.__name__)
+def test_conformance(check, tiny_checkpoint):
+    check(RVQ(RVQConfig(n_q=3, checkpoint=tiny_checkpoint)))
+
+
+def test_any_depth_decodes_and_codes_are_prefixes(tiny_checkpoint):
+    wave = probe_signal(16_000, 1.0)
+    full = RVQ(RVQConfig(n_q=TINY.n_q, checkpoint=tiny_checkpoint))
+    full.load()
+    all_codes = full.encode(wave).tokens
+    for n in range(1, TINY.n_q + 1):
+        codec = RVQ(RVQConfig(n_q=n, checkpoint=tiny_checkpoint))
+        codec.load()
+        tokens = codec.encode(wave).tokens
+        assert tokens.shape == (n, 50)
+        assert np.array_equal(tokens, all_codes[:n])
+        out = codec.decode(tokens)
+        assert out.shape == (16_000,) and np.isfinite(out).all()
+    assert codec.nominal_bitrate == pytest.approx(TINY.n_q * 50 * 4)
+
+
+def test_tampered_checkpoint_is_rejected(tiny_checkpoint, tmp_path):
+    bad = tmp_path / "rvq.pt"
+    data = bytearray(open(tiny_checkpoint, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    (tmp_path / "rvq.json").write_text(open(ckpt.sidecar_path(tiny_checkpoint)).read())
+    with pytest.raises(ckpt.ChecksumError, match="SHA-256"):
+        RVQ(RVQConfig(n_q=TINY.n_q, checkpoint=str(bad))).load()
+
+
+def test_missing_checkpoint_says_how_to_train(tmp_path):
+    codec = RVQ(RVQConfig(checkpoint=str(tmp_path / "none.pt")))
+    assert codec.frame_rate == 50.0  # facts still known from the default shape
+    assert RVQ.unavailable_reason({"checkpoint": str(tmp_path / "none.pt")})
+    with pytest.raises(CodecError, match="bench train rvq"):
+        codec.load()
+
+
+def test_shipped_checkpoint_quality_rises_with_depth():
+    """On the shipped checkpoint (skipped until one is trained): more levels, smaller error."""
+    if not os.path.isfile(ckpt.SHIPPED_CHECKPOINT):
+        pytest.skip("no shipped RVQ checkpoint yet")
+    meta = ckpt.read_sidecar(ckpt.SHIPPED_CHECKPOINT)
+    assert meta and os.path.getsize(ckpt.SHIPPED_CHECKPOINT) <= ckpt.MAX_BYTES
+    from bench.tasks.reconstruction import mel_l1
+
+    wave = probe_signal(16_000, 2.0)
+    errors = []
+    for n in (1, 2, 4, meta["model_config"]["n_q"]):
+        codec = RVQ(RVQConfig(n_q=n))
+        codec.load()
+        out = codec.decode(codec.encode(wave).tokens)[: len(wave)]
+        errors.append(mel_l1(wave, out))
+    assert all(b < a for a, b in zip(errors, errors[1:])), errors
