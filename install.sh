@@ -34,12 +34,20 @@ if "$PY" -c 'import importlib.util,sys; sys.exit(0 if importlib.util.find_spec("
   exit 1
 fi
 
-if [ -n "$extras" ] && ! command -v espeak-ng >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get install -y -qq espeak-ng >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq espeak-ng >/dev/null 2>&1; }) \
-      || echo "note: could not install espeak-ng; corpus rebuild tests will skip" >&2
-  else
-    echo "note: espeak-ng not found (only needed to rebuild the corpus: apt-get install espeak-ng)" >&2
+# System libraries: libopus0 for the opus codec (opuslib loads it), espeak-ng to rebuild the
+# corpus. Installed when possible; otherwise the codec or test that needs one says so.
+if [ -n "$extras" ]; then
+  missing=()
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+  ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || missing+=(libopus0)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      (apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; }) \
+        || echo "note: could not install ${missing[*]} (opus codec / corpus rebuild will say so)" >&2
+    else
+      echo "note: system packages missing: ${missing[*]} (apt-get install ${missing[*]})" >&2
+    fi
   fi
 fi
 echo "bench installed: $("$PY" -m bench --version)"
