@@ -162,7 +162,7 @@ class HFCodec(Codec):
             return str(exc)
         directory, _ = locate(config.weights, config.repo_id, cls.weight_names)
         if directory is None:
-            return "weights not found"
+            return "weights not found" if config.weights or config.repo_id else "needs weights=DIR"
         return backend_missing("torch", "transformers")
 
     def weights_dir(self) -> str:
@@ -212,6 +212,7 @@ class HFCodec(Codec):
         force_offline()
         torch = require("torch", self.extra)
         transformers = require("transformers", self.extra)
+        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per worker
         hf_config = transformers.AutoConfig.from_pretrained(directory, local_files_only=True)
         kind = hf_config.model_type
         if kind not in FAMILIES:

@@ -105,6 +105,9 @@ def locate(weights: str, repo_id: str, names: Sequence[str]) -> tuple[str | None
 def missing_message(codec_name: str, weights: str, repo_id: str, names: Sequence[str]) -> str:
     """The one-line error for missing weights: which files, where, and how to get them."""
     files = "config.json and " + " or ".join(n for n in names if not n.endswith(".index.json"))
+    if not weights and not repo_id:
+        return (f"codec {codec_name!r} needs weights=DIR: a local folder with {files} "
+                f"(on a machine with internet: `hf download <repo id> --local-dir DIR`)")
     repo = repo_id or "<repo id>"
     local = os.path.join("weights", repo.split("/")[-1])
     if weights:
