@@ -158,6 +158,10 @@ def backend_missing(*modules: str) -> str | None:
     import importlib.util
 
     for module in modules:
-        if importlib.util.find_spec(module) is None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # an import hook that hides the package
+            found = False
+        if not found:
             return f"{module} not installed: pip install 'bench[pretrained]'"
     return None
