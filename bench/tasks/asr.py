@@ -192,6 +192,15 @@ def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
     }
 
 
+def is_repetitive(text: str, threshold: float = 2.4) -> bool:
+    """Whisper's own hallucination test: a transcript whose gzip compression ratio is above 2.4
+    is a loop of repeated words (common on noise; it inflates WER through insertions)."""
+    import zlib
+
+    data = text.encode()
+    return len(data) > 0 and len(data) / len(zlib.compress(data)) > threshold
+
+
 def _errors(c: dict[str, int]) -> int:
     return c["sub"] + c["del"] + c["ins"]
 
@@ -276,6 +285,12 @@ class Asr(Task):
         #: Clips this instance has transcribed, by kind ("original", "reconstruction").
         self.calls: dict[str, int] = {"original": 0, "reconstruction": 0}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # sent to worker processes before loading: no model, no open database
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_model", "_pipeline", "_cache")}
+        state.update(_cache=None, _loaded=False)
+        return state
+
     # provenance and identity
     def provenance(self) -> dict[str, Any]:
         if self._provenance is None:
@@ -327,6 +342,7 @@ class Asr(Task):
             if cfg.model != "default":
                 kwargs["lm"] = path
             self._model = ps.Decoder(**kwargs)
+            self._cmn_init = self._model.get_cmn()
         require("jiwer", extra="asr")
         normalize("")
 
@@ -362,9 +378,14 @@ class Asr(Task):
         texts = []
         for w in waves:
             pcm = (np.clip(w, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
-            self._model.start_utt()
-            self._model.process_raw(pcm, full_utt=True)
-            self._model.end_utt()
+            # pocketsphinx carries its cepstral mean from one utterance to the next, so the same
+            # clip can decode differently depending on what came before. Reset it, let a first
+            # pass estimate the mean of this clip alone, and keep the second pass.
+            self._model.set_cmn(self._cmn_init)
+            for _ in range(2):
+                self._model.start_utt()
+                self._model.process_raw(pcm, full_utt=True)
+                self._model.end_utt()
             hyp = self._model.hyp()
             texts.append(hyp.hypstr if hyp is not None else "")
         return texts
@@ -454,6 +475,7 @@ class Asr(Task):
         hyp_o, hyp_r = normalize(orig_text), normalize(recon_text)
         extras: dict[str, Any] = {
             "transcript": recon_text, "transcript_original": orig_text,
+            "repetitive": {"reconstruction": is_repetitive(recon_text), "original": is_repetitive(orig_text)},
             "normalized": {"reconstruction": hyp_r, "original": hyp_o},
             "duration": len(item.reference) / METRIC_SR, "asr_seconds": seconds,
             "original_cached": original_cached, "counts": {},
@@ -525,7 +547,10 @@ class Asr(Task):
                  # identical reconstructions cost nothing)
                  "rtf_wall": _round((asr_o + asr_r) / audio_transcribed) if audio_transcribed else None,
                  "rtf_cpu": _round(cpu / audio_transcribed) if audio_transcribed else None}
-        return {"asr": self.provenance(), "by_group": groups, "speed": speed}
+        measured = [r for r in rows if r.failure is None and "repetitive" in r.extras]
+        loops = {k: sum(bool(r.extras["repetitive"].get(k)) for r in measured) for k in ("reconstruction", "original")}
+        return {"asr": self.provenance(), "by_group": groups, "speed": speed,
+                "repetitive_transcripts": {**loops, "of": len(measured)}}
 
 
 def _round(x: float | None, nd: int = 4) -> float | None:
