@@ -1,0 +1,243 @@
+"""Pitch and accent preservation in the decoded audio.
+
+Per item, Praat's autocorrelation F0 tracker (Boersma, 1993; via ``praat-parselmouth``) runs on
+the original and on the aligned reconstruction with the same settings:
+
+* ``f0_rmse_cents``: RMS of ``1200 log2(F0_rec / F0_ref)`` over frames voiced in both;
+* ``gpe``: gross pitch error, the fraction of those frames more than 20% off;
+* ``vde``: voicing decision error, the fraction of all frames whose voiced/unvoiced decision
+  differs (Nakatani et al., 2008);
+* ``f0_corr``: Pearson correlation of log F0 over frames voiced in both.
+
+Per item it also stores small feature vectors of both signals (F0 statistics for pitch class;
+MFCC statistics plus F0 statistics for accent). At corpus level, a linear classifier is trained
+on features of the **original** audio of the train split and applied to the test split's
+originals and reconstructions: ``*_acc_orig`` is the ceiling the recipe reaches on clean audio,
+``*_acc_recon`` the accuracy on the codec's output, ``*_kept`` the fraction of test items whose
+predicted class is the same for both, and ``*_chance`` the majority-class rate of the test
+split. A reconstruction with no voiced frame cannot be classified and counts as an error.
+Intervals of these are 95% percentile bootstrap intervals over test items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from bench.audio import METRIC_SR
+from bench.tasks.base import (Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task,
+                              bootstrap_ci, summarize_metric)
+from bench.tasks.probe import praat_f0
+
+#: Metrics measured per item (means with bootstrap intervals at corpus level).
+ITEM_METRICS = ("f0_rmse_cents", "gpe", "vde", "f0_corr")
+#: Label key of each classified attribute, and which stored feature groups its classifier uses.
+ATTRIBUTES = {"pitch": ("pitch_class", ("f0",)), "accent": ("accent", ("f0", "mfcc"))}
+
+
+@dataclasses.dataclass(frozen=True)
+class PitchConfig:
+    f0_floor: float = 50.0  # Hz; Praat's window is 3 periods of the floor (60 ms)
+    f0_ceiling: float = 600.0  # Hz
+    hop: float = 0.01  # s
+    gross_error: float = 0.2  # relative deviation counted as a gross pitch error
+    min_voiced_frames: int = 5  # fewer voiced frames in the original: the item fails
+    n_mfcc: int = 20
+    C: float = 1.0  # inverse L2 strength of the logistic regressions
+
+
+def f0_stats(f0: np.ndarray) -> list[float] | None:
+    """log2 F0 median, 10th and 90th percentiles, mean, std, and the voiced fraction."""
+    v = f0[f0 > 0]
+    if len(v) == 0:
+        return None
+    lg = np.log2(v)
+    return [float(np.median(lg)), float(np.quantile(lg, 0.1)), float(np.quantile(lg, 0.9)),
+            float(lg.mean()), float(lg.std()), float(len(v) / max(1, len(f0)))]
+
+
+def mfcc_stats(wave: np.ndarray, n_mfcc: int) -> list[float] | None:
+    """Mean and std of MFCCs (c0 excluded) and std of their deltas over active frames."""
+    import librosa
+
+    x = np.asarray(wave, dtype=np.float32)
+    if len(x) < 1024:
+        return None
+    m = librosa.feature.mfcc(y=x, sr=METRIC_SR, n_mfcc=n_mfcc + 1, n_fft=512, hop_length=160, n_mels=40)
+    rms = librosa.feature.rms(y=x, frame_length=512, hop_length=160)[0]
+    n = min(m.shape[1], len(rms))
+    active = rms[:n] > max(float(rms.max()) * 10 ** (-30 / 20), 1e-5)
+    if active.sum() < 3:
+        return None
+    c = m[1:, :n][:, active]
+    d = librosa.feature.delta(m[1:, :n], width=3)[:, active] if n >= 3 else np.zeros_like(c)
+    return [float(v) for v in np.concatenate([c.mean(axis=1), c.std(axis=1), d.std(axis=1)])]
+
+
+def _round(values: list[float] | None) -> list[float] | None:
+    return None if values is None else [float(f"{v:.5g}") for v in values]
+
+
+class Pitch(Task):
+    name = "pitch"
+    version = "1"
+    description = ("F0 RMSE (cents), gross pitch and voicing errors, F0 correlation; pitch class "
+                   "and accent kept in reconstructions")
+    requires = frozenset({"reference", "reconstruction", "labels"})
+    extra = "probe"
+    Config = PitchConfig
+    metrics = (
+        MetricSpec("f0_rmse_cents", "cents", False, "RMS F0 deviation on frames voiced in both"),
+        MetricSpec("gpe", "", False, "gross pitch error: fraction of frames voiced in both more than 20% off"),
+        MetricSpec("vde", "", False, "voicing decision error: fraction of frames whose voicing differs"),
+        MetricSpec("f0_corr", "", True, "Pearson correlation of log F0 on frames voiced in both"),
+        MetricSpec("pitch_acc_orig", "", True, "pitch-class accuracy on test originals (train: originals)"),
+        MetricSpec("pitch_acc_recon", "", True, "pitch-class accuracy on test reconstructions"),
+        MetricSpec("pitch_kept", "", True, "fraction of test items with the same predicted pitch class"),
+        MetricSpec("pitch_chance", "", True, "majority-class rate of the test split, pitch class"),
+        MetricSpec("accent_acc_orig", "", True, "accent accuracy on test originals (train: originals)"),
+        MetricSpec("accent_acc_recon", "", True, "accent accuracy on test reconstructions"),
+        MetricSpec("accent_kept", "", True, "fraction of test items with the same predicted accent"),
+        MetricSpec("accent_chance", "", True, "majority-class rate of the test split, accent"),
+    )
+
+    def _load(self) -> None:
+        from bench.codecs.base import require
+
+        require("parselmouth", "probe", "praat-parselmouth")
+        require("sklearn", "probe", "scikit-learn")
+
+    def measure(self, item: ItemContext) -> Measurement:
+        cfg = self.config
+        ref = np.asarray(item.reference, dtype=np.float64)
+        rec = np.asarray(item.reconstruction, dtype=np.float64)
+        min_len = 3.0 / cfg.f0_floor + 2 * cfg.hop  # one Praat analysis window and a frame
+        if len(ref) < min_len * METRIC_SR:
+            reason = Failed(f"too short for F0 tracking (< {min_len:.2f} s)")
+            return Measurement({m: reason for m in ITEM_METRICS})
+        _, f_ref = praat_f0(ref, cfg.f0_floor, cfg.f0_ceiling, cfg.hop)
+        _, f_rec = praat_f0(rec, cfg.f0_floor, cfg.f0_ceiling, cfg.hop)
+        n = min(len(f_ref), len(f_rec))
+        f_ref, f_rec = f_ref[:n], f_rec[:n]
+        v_ref, v_rec = f_ref > 0, f_rec > 0
+        values: dict[str, float | Failed] = {}
+        extras: dict[str, Any] = {
+            "ref": {"f0": _round(f0_stats(f_ref)), "mfcc": _round(mfcc_stats(ref, cfg.n_mfcc))},
+            "rec": {"f0": _round(f0_stats(f_rec)), "mfcc": _round(mfcc_stats(rec, cfg.n_mfcc))},
+        }
+        if v_ref.sum() < cfg.min_voiced_frames:
+            reason = Failed(f"original has fewer than {cfg.min_voiced_frames} voiced frames")
+            return Measurement({m: reason for m in ITEM_METRICS}, extras)
+        values["vde"] = float(np.mean(v_ref != v_rec))
+        both = v_ref & v_rec
+        if both.sum() < 2:
+            reason = Failed("fewer than 2 frames voiced in both original and reconstruction")
+            values.update(f0_rmse_cents=reason, gpe=reason, f0_corr=reason)
+            return Measurement(values, extras)
+        a, b = f_ref[both], f_rec[both]
+        cents = 1200.0 * np.log2(b / a)
+        values["f0_rmse_cents"] = float(np.sqrt(np.mean(cents**2)))
+        values["gpe"] = float(np.mean(np.abs(b / a - 1.0) > cfg.gross_error))
+        la, lb = np.log2(a), np.log2(b)
+        if la.std() < 1e-9 or lb.std() < 1e-9:
+            values["f0_corr"] = Failed("F0 is constant on the frames voiced in both")
+        else:
+            values["f0_corr"] = float(np.corrcoef(la, lb)[0, 1])
+        return Measurement(values, extras)
+
+    # -- corpus level -------------------------------------------------------------------------
+    def classify(self, rows: list[Row], seed: int) -> dict[str, Any]:
+        """Train on originals of the train split, test on originals and reconstructions."""
+        from bench.codecs.base import require
+
+        require("sklearn", "probe", "scikit-learn")
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self._classify(rows)
+
+    def _classify(self, rows: list[Row]) -> dict[str, Any]:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        out: dict[str, Any] = {}
+        for attr, (key, groups) in ATTRIBUTES.items():
+            def feats(row: Row, side: str) -> np.ndarray | None:
+                parts = [row.extras.get(side, {}).get(g) for g in groups]
+                return None if any(p is None for p in parts) else np.concatenate(parts)
+
+            usable = [r for r in rows if r.failure is None and r.labels.get(key) is not None
+                      and feats(r, "ref") is not None]
+            train = [r for r in usable if r.labels.get("split") == "train"]
+            test = [r for r in usable if r.labels.get("split") == "test"]
+            if not usable:
+                out[attr] = {"error": f"no items with '{key}' labels and features"}
+                continue
+            if not train or not test:
+                out[attr] = {"error": "no train/test split labels ('split' attribute)"}
+                continue
+            y_train = np.asarray([str(r.labels[key]) for r in train])
+            if len(set(y_train)) < 2:
+                out[attr] = {"error": "fewer than 2 classes in the train split"}
+                continue
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=self.config.C, max_iter=5000))
+            model.fit(np.stack([feats(r, "ref") for r in train]), y_train)
+            y_test = np.asarray([str(r.labels[key]) for r in test])
+            pred_ref = model.predict(np.stack([feats(r, "ref") for r in test]))
+            rec_feats = [feats(r, "rec") for r in test]
+            decided = np.array([f is not None for f in rec_feats])
+            pred_rec = np.full(len(test), None, dtype=object)
+            if decided.any():
+                pred_rec[decided] = model.predict(np.stack([f for f in rec_feats if f is not None]))
+            classes, counts = np.unique(y_test, return_counts=True)
+            out[attr] = {
+                "orig": (pred_ref == y_test).astype(float),
+                "recon": (pred_rec == y_test).astype(float),
+                "kept": (pred_rec == pred_ref).astype(float),
+                "chance": float(counts.max() / counts.sum()),
+                "n_train": len(train), "n_test": len(test), "undecided": int((~decided).sum()),
+                "y": y_test, "pred_ref": pred_ref, "pred_rec": pred_rec,
+            }
+        return out
+
+    def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
+        out = {spec.name: summarize_metric(spec, rows, seed) for spec in self.metrics if spec.name in ITEM_METRICS}
+        res = self.classify(rows, seed)
+        n = len(rows)
+        for attr in ATTRIBUTES:
+            r = res[attr]
+            for suffix in ("acc_orig", "acc_recon", "kept", "chance"):
+                name = f"{attr}_{suffix}"
+                if "error" in r:
+                    out[name] = MetricValue(None, None, None, 0, n, True, "", {r["error"]: n})
+                elif suffix == "chance":
+                    c = r["chance"]
+                    out[name] = MetricValue(c, c, c, r["n_test"], 0, True, "")
+                else:
+                    vals = r[{"acc_orig": "orig", "acc_recon": "recon", "kept": "kept"}[suffix]]
+                    lo, hi = bootstrap_ci(vals, seed)
+                    fails = {"reconstruction has no voiced frame": r["undecided"]} if r["undecided"] and suffix != "acc_orig" else {}
+                    out[name] = MetricValue(float(vals.mean()), lo, hi, len(vals), 0, True, "", fails)
+        return out
+
+    def corpus_report(self, rows: list[Row], seed: int, out_dir: str) -> dict[str, Any]:
+        """Per-class accuracy on originals and reconstructions, and the confusion of predictions."""
+        res = self.classify(rows, seed)
+        report: dict[str, Any] = {}
+        for attr, r in res.items():
+            if "error" in r:
+                report[attr] = {"error": r["error"]}
+                continue
+            per_class = {}
+            for c in sorted(set(r["y"].tolist())):
+                m = r["y"] == c
+                per_class[c] = {"n": int(m.sum()), "acc_orig": float(r["orig"][m].mean()),
+                                "acc_recon": float(r["recon"][m].mean())}
+            report[attr] = {"n_train": r["n_train"], "n_test": r["n_test"], "chance": r["chance"],
+                            "undecided_reconstructions": r["undecided"], "per_class": per_class,
+                            "classifier": f"StandardScaler + LogisticRegression(C={self.config.C})",
+                            "features": "+".join(ATTRIBUTES[attr][1])}
+        return report

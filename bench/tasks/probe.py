@@ -1,0 +1,506 @@
+"""Linear probes on the tokens: is pitch, accent or speaker readable from what a codec emits?
+
+The features come from the token array alone (int64 ``[K, T]``), with one recipe for every codec,
+so that 16-bit PCM samples, mu-law bytes and RVQ codes are read the same way:
+
+* **Utterance features.** Bags of unigrams and of bigrams of each stream's codes, hashed into
+  ``buckets`` shared bins each (feature hashing, Weinberger et al., 2009); the stream index is
+  part of the hashed key. Relative frequencies, square-rooted (Hellinger), unit norm. Hashing
+  fixes the dimension whatever the vocabulary (65,536 PCM levels, 256 bytes, 1,024 RVQ codes)
+  and the number of streams (1 to several hundred).
+* **Frame features** for F0 regression, on an analysis grid of hop ``h = max(1 / frame_rate,
+  10 ms)`` (the token frame rate is measured as ``T`` over the duration): for grid cell ``i``,
+  the counts of the tokens that fall in cells ``i - 1``, ``i`` and ``i + 1``, keyed by (stream,
+  cell position, code) and hashed into ``frame_buckets`` bins, unit norm. Targets are Praat F0
+  of the *original* audio at the cell centre, in cents re 55 Hz; only voiced cells are kept, at
+  most ``frames_per_item`` of them, evenly spaced.
+
+Both go into the row's extras as zlib-compressed sparse arrays (a few KB per item), so
+``summarize`` trains the probes on stored rows without the tokens.
+
+Probes are scikit-learn linear models (logistic regression, ridge regression) evaluated by
+repeated random splits that are disjoint in speakers **and** in sentences: in each repeat a
+third of the speakers and a third of the sentences are drawn for test; train items have neither a
+test speaker nor a test sentence, test items have both (items with one of each are unused).
+Closed-set speaker identification can only be disjoint in sentences. Each accuracy is reported
+as the mean over repeats with the 2.5-97.5 percentile range of the repeats, and beside it the
+chance level: the majority-class rate of the test folds.
+
+Changing the features, the model or the splits moves the numbers: bump ``Probe.version``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import math
+import zlib
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.audio import METRIC_SR
+from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task
+
+#: Questions asked of utterance features: metric prefix -> (label key, grouping, class filter).
+#: grouping "speaker+sentence": train and test disjoint in both; "sentence": disjoint in sentences.
+QUESTIONS: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
+    "pitch": ("pitch_class", "speaker+sentence", None),
+    "accent2": ("accent", "speaker+sentence", ("en-us", "en-gb")),
+    "accent": ("accent", "speaker+sentence", None),
+    "speaker": ("speaker", "sentence", None),
+}
+F0_REF_HZ = 55.0
+
+
+# -- hashing --------------------------------------------------------------------------------
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer (Steele et al., 2014): a fast, well-spread 64-bit hash, vectorized."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> np.uint64(27))
+        x = x * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return x
+
+
+def _salt(*parts: int) -> np.uint64:
+    h = np.uint64(0x9E3779B97F4A7C15)
+    for p in parts:
+        h = _mix(np.array([h ^ np.uint64(p + 1)], dtype=np.uint64))[0]
+    return h
+
+
+def hash_codes(codes: np.ndarray, salt: np.uint64, buckets: int) -> np.ndarray:
+    """Bucket of each code (int64 array) under ``salt``: consistent across items and codecs."""
+    with np.errstate(over="ignore"):
+        return (_mix(codes.astype(np.int64).view(np.uint64) ^ salt) % np.uint64(buckets)).astype(np.int64)
+
+
+def hash_bigrams(codes: np.ndarray, salt: np.uint64, buckets: int) -> np.ndarray:
+    a = codes[:-1].astype(np.int64).view(np.uint64)
+    b = codes[1:].astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        return (_mix(_mix(a ^ salt) ^ b) % np.uint64(buckets)).astype(np.int64)
+
+
+# -- compact storage of sparse arrays in extras (JSON) --------------------------------------
+def pack(arr: np.ndarray) -> str:
+    """A 1-D array as ``dtype:base64(zlib(bytes))``."""
+    arr = np.asarray(arr)
+    tag = arr.dtype.str
+    return tag + ":" + base64.b64encode(zlib.compress(arr.tobytes(), 6)).decode("ascii")
+
+
+def unpack(text: str) -> np.ndarray:
+    tag, _, data = text.partition(":")
+    return np.frombuffer(zlib.decompress(base64.b64decode(data)), dtype=np.dtype(tag))
+
+
+# -- feature extraction (per item, in the workers) ------------------------------------------
+def utterance_features(tokens: np.ndarray, buckets: int) -> np.ndarray:
+    """Counts of hashed unigrams (first ``buckets`` bins) and bigrams (next ``buckets``) of all
+    streams in one shared space: the stream index is part of the hashed key, so the dimension
+    is ``2 * buckets`` whatever the number of streams."""
+    counts = np.zeros(2 * buckets, dtype=np.int64)
+    for k in range(tokens.shape[0]):
+        row = tokens[k]
+        counts[:buckets] += np.bincount(hash_codes(row, _salt(k, 1), buckets), minlength=buckets)
+        if len(row) > 1:
+            counts[buckets:] += np.bincount(hash_bigrams(row, _salt(k, 2), buckets), minlength=buckets)
+    return counts
+
+
+def praat_f0(wave: np.ndarray, floor: float, ceiling: float, hop: float) -> tuple[np.ndarray, np.ndarray]:
+    """Praat's autocorrelation pitch (Boersma, 1993): frame times (s) and F0 in Hz (0 = unvoiced)."""
+    from bench.codecs.base import require
+
+    parselmouth = require("parselmouth", "probe", "praat-parselmouth")
+    snd = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=METRIC_SR)
+    pitch = snd.to_pitch_ac(time_step=hop, pitch_floor=floor, pitch_ceiling=ceiling)
+    return np.asarray(pitch.xs(), dtype=np.float64), np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
+
+
+def frame_features(
+    tokens: np.ndarray, duration: float, f0_times: np.ndarray, f0_hz: np.ndarray,
+    frame_buckets: int, max_frames: int,
+) -> dict[str, Any] | Failed:
+    """Hashed token counts of up to ``max_frames`` voiced analysis cells, with F0 targets.
+
+    The key of a token is (stream, cell position -1/0/+1, code), hashed into ``frame_buckets``
+    shared bins. Returns packed CSR arrays (``p`` row pointers, ``i`` bins, ``v`` counts) and
+    ``y``, the original's F0 in cents re 55 Hz, or :class:`Failed`.
+    """
+    K, T = tokens.shape
+    if T == 0 or duration <= 0:
+        return Failed("no tokens")
+    frame_rate = T / duration
+    hop = max(1.0 / frame_rate, 0.01)
+    n_cells = int(math.floor(duration / hop))
+    if n_cells < 3:
+        return Failed("too short for frame probes (fewer than 3 analysis cells)")
+    if len(f0_times) == 0:
+        return Failed("too short for F0 tracking")
+    centers = (np.arange(n_cells) + 0.5) * hop
+    nearest = np.clip(np.searchsorted(f0_times, centers), 0, len(f0_times) - 1)
+    prev = np.clip(nearest - 1, 0, len(f0_times) - 1)
+    nearest = np.where(np.abs(f0_times[prev] - centers) < np.abs(f0_times[nearest] - centers), prev, nearest)
+    f0 = np.where(np.abs(f0_times[nearest] - centers) <= hop, f0_hz[nearest], 0.0)
+    voiced = np.flatnonzero(f0 > 0)
+    if len(voiced) == 0:
+        return Failed("original has no voiced frames")
+    pick = voiced[np.unique(np.round(np.linspace(0, len(voiced) - 1, min(max_frames, len(voiced)))).astype(int))]
+    cell_of_token = np.floor(((np.arange(T) + 0.5) / frame_rate) / hop).astype(np.int64)
+    indptr, indices, data = [0], [], []
+    for i in pick:
+        cols, vals = [], []
+        for j, cell in enumerate((i - 1, i, i + 1)):
+            lo, hi = np.searchsorted(cell_of_token, [cell, cell + 1])
+            if hi <= lo:
+                continue
+            for k in range(K):
+                cols.append(hash_codes(tokens[k, lo:hi], _salt(k, 10 + j), frame_buckets))
+        u, c = np.unique(np.concatenate(cols) if cols else np.zeros(0, np.int64), return_counts=True)
+        indices.append(u)
+        data.append(np.minimum(c, 65535))
+        indptr.append(indptr[-1] + len(u))
+    cents = 1200.0 * np.log2(f0[pick] / F0_REF_HZ)
+    return {
+        "p": pack(np.asarray(indptr, dtype=np.uint32)),
+        "i": pack(np.concatenate(indices).astype(np.uint32)),
+        "v": pack(np.concatenate(data).astype(np.uint16)),
+        "y": [round(float(c), 2) for c in cents],
+    }
+
+
+def row_space(X: Any) -> np.ndarray:
+    """Coordinates ``Z = U sqrt(L)`` of the rows of ``X`` in their own span (``X X^T = U L U^T``).
+
+    ``Z Z^T = X X^T``: an L2-regularized linear model (logistic or ridge, with intercept) fitted
+    on any subset of rows of ``Z`` makes exactly the predictions of the same model fitted on
+    ``X``, because its weights lie in the span of the training rows (representer theorem). It
+    turns a 16,384-wide hashed matrix into an n-wide dense one, so probes cost the same for a
+    one-stream and a 337-stream codec.
+    """
+    G = X @ X.T
+    G = np.asarray(G.todense() if hasattr(G, "todense") else G, dtype=np.float64)
+    lam, U = np.linalg.eigh(G)
+    keep = lam > max(float(lam.max()), 0.0) * 1e-10
+    return U[:, keep] * np.sqrt(lam[keep])
+
+
+# -- splits ------------------------------------------------------------------------------------
+def grouped_splits(
+    speakers: list[str], sentences: list[str], grouping: str, repeats: int, test_fraction: float,
+    seed: int,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train indices, test indices) per repeat; disjoint in sentences, and in speakers when
+    ``grouping == "speaker+sentence"``. Reproducible from ``seed``."""
+    spk = np.asarray(speakers, dtype=object)
+    sen = np.asarray(sentences, dtype=object)
+    uspk, usen = sorted(set(speakers)), sorted(set(sentences))
+    by_speaker = grouping == "speaker+sentence"
+    if len(usen) < 2 or (by_speaker and len(uspk) < 2):
+        return []
+    out = []
+    for r in range(repeats):
+        rng = np.random.default_rng([seed, r])
+        n_sen = min(len(usen) - 1, max(1, int(round(test_fraction * len(usen)))))
+        test_sen = set(rng.choice(usen, size=n_sen, replace=False).tolist())
+        in_sen = np.array([s in test_sen for s in sen], dtype=bool)
+        if by_speaker:
+            n_spk = min(len(uspk) - 1, max(1, int(round(test_fraction * len(uspk)))))
+            test_spk = set(rng.choice(uspk, size=n_spk, replace=False).tolist())
+            in_spk = np.array([s in test_spk for s in spk], dtype=bool)
+            train, test = ~in_sen & ~in_spk, in_sen & in_spk
+        else:
+            train, test = ~in_sen, in_sen
+        out.append((np.flatnonzero(train), np.flatnonzero(test)))
+    return out
+
+
+def interval(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.quantile(arr, 0.025)), float(np.quantile(arr, 0.975))
+
+
+def majority_rate(y: np.ndarray) -> float:
+    _, counts = np.unique(y, return_counts=True)
+    return float(counts.max() / counts.sum())
+
+
+def cv_classify(
+    X: Any, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
+    make_model: Callable[[], Any],
+) -> dict[str, Any]:
+    """Accuracy and chance (majority-class rate of the test fold) over the usable splits."""
+    accs, chances, skipped = [], [], 0
+    for train, test in splits:
+        if len(test) == 0 or len(np.unique(y[train])) < 2:
+            skipped += 1
+            continue
+        model = make_model().fit(X[train], y[train])
+        accs.append(float(np.mean(model.predict(X[test]) == y[test])))
+        chances.append(majority_rate(y[test]))
+    return {"acc": accs, "chance": chances, "skipped": skipped}
+
+
+def _mv(values: list[float], n: int, unit: str, higher: bool, failures: dict[str, int] | None = None) -> MetricValue:
+    if not values:
+        return MetricValue(None, None, None, 0, n, higher, unit, failures or {"no usable split": n})
+    lo, hi = interval(values)
+    return MetricValue(float(np.mean(values)), lo, hi, n, 0, higher, unit, failures or {})
+
+
+def _none(n: int, unit: str, higher: bool, reason: str) -> MetricValue:
+    return MetricValue(None, None, None, 0, n, higher, unit, {reason: n})
+
+
+# -- the task -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    buckets: int = 8192  # shared hash bins for unigrams, and as many again for bigrams
+    frame_buckets: int = 4096  # shared hash bins of the frame probes
+    frames_per_item: int = 8  # voiced analysis cells stored per item for F0 regression
+    repeats: int = 20  # random grouped splits
+    test_fraction: float = 1 / 3  # of speakers and of sentences drawn for test in each split
+    C: float = 10.0  # inverse L2 strength of the logistic regression
+    alpha: float = 1.0  # L2 strength of the ridge regression
+    f0_floor: float = 50.0
+    f0_ceiling: float = 600.0
+
+
+def _accuracy_specs() -> tuple[MetricSpec, ...]:
+    specs = []
+    descr = {"pitch": "pitch class (low/high)", "accent2": "accent, en-us vs en-gb",
+             "accent": "accent, all accents", "speaker": "speaker identity (closed set)"}
+    for q, text in descr.items():
+        specs.append(MetricSpec(f"{q}_acc", "", True, f"probe accuracy from tokens: {text}"))
+        specs.append(MetricSpec(f"{q}_chance", "", True, f"majority-class rate of the test folds: {text}"))
+    return tuple(specs)
+
+
+class Probe(Task):
+    name = "probe"
+    version = "1"
+    description = ("linear probes on hashed token n-grams: pitch class, accent, speaker; "
+                   "frame-level F0 regression")
+    requires = frozenset({"reference", "tokens", "labels"})
+    extra = "probe"
+    Config = ProbeConfig
+    metrics = _accuracy_specs() + (
+        MetricSpec("f0_r2", "", True, "R² of a ridge probe predicting F0 (cents) of voiced frames from tokens"),
+        MetricSpec("f0_mae_cents", "cents", False, "median absolute F0 error of that probe, voiced frames"),
+    )
+
+    def __init__(self, config: Any = None, *, name: str | None = None):
+        super().__init__(config, name=name)
+        self._memo: dict[tuple, dict[str, Any]] = {}
+
+    def _load(self) -> None:
+        from bench.codecs.base import require
+
+        require("parselmouth", "probe", "praat-parselmouth")
+        require("sklearn", "probe", "scikit-learn")
+
+    def measure(self, item: ItemContext) -> Measurement:
+        cfg = self.config
+        tokens = np.asarray(item.tokens, dtype=np.int64)
+        if tokens.ndim != 2 or tokens.shape[1] == 0:
+            reason = Failed("no tokens")
+            return Measurement({"features": reason, "frames": reason})
+        duration = len(item.reference) / METRIC_SR
+        counts = utterance_features(tokens, cfg.buckets)
+        extras: dict[str, Any] = {
+            "K": int(tokens.shape[0]), "T": int(tokens.shape[1]), "B": cfg.buckets,
+            "u": pack(np.minimum(counts, 2**32 - 1).astype(np.uint32)),
+        }
+        values: dict[str, float | Failed] = {"features": float(np.count_nonzero(counts))}
+        if duration < 0.1:
+            frames: dict[str, Any] | Failed = Failed("too short for F0 tracking (< 0.1 s)")
+        else:
+            times, f0 = praat_f0(item.reference, cfg.f0_floor, cfg.f0_ceiling, 0.01)
+            frames = frame_features(tokens, duration, times, f0, cfg.frame_buckets, cfg.frames_per_item)
+        if isinstance(frames, Failed):
+            values["frames"] = frames
+        else:
+            values["frames"] = float(len(frames["y"]))
+            extras["f"] = frames
+        return Measurement(values, extras)
+
+    # -- corpus level ----------------------------------------------------------------------
+    def _utterance_matrix(self, rows: list[Row]) -> np.ndarray:
+        """Rows of sqrt relative frequencies (unigram and bigram halves each of unit norm, whole
+        row of unit norm), reduced exactly to their row space (see :func:`row_space`)."""
+        B = self.config.buckets
+        X = np.zeros((len(rows), 2 * B))
+        for n, r in enumerate(rows):
+            c = unpack(r.extras["u"]).astype(np.float64)
+            for half in (slice(0, B), slice(B, 2 * B)):
+                total = c[half].sum()
+                if total > 0:
+                    X[n, half] = np.sqrt(c[half] / total)
+        return row_space(X / math.sqrt(2))
+
+    def _classifier(self):
+        from sklearn.linear_model import LogisticRegression
+
+        C = self.config.C
+        return lambda: LogisticRegression(C=C, max_iter=2000)
+
+    def evaluate(self, rows: list[Row], seed: int, shuffle_labels: bool = False) -> dict[str, Any]:
+        """All probe results: {question: {acc: [...], chance: [...], skipped, n}} and F0 results.
+
+        ``shuffle_labels`` permutes the labels first (a control: accuracy must fall to chance).
+        The result is memoized for the rows object (``summarize`` and ``corpus_report`` share it).
+        """
+        from bench.codecs.base import require
+
+        require("sklearn", "probe", "scikit-learn")
+        from threadpoolctl import threadpool_limits
+
+        key = (id(rows), len(rows), seed, shuffle_labels)
+        if key not in self._memo:
+            # small dense problems: one BLAS thread is faster, and does not fight other workers
+            with threadpool_limits(1):
+                self._memo = {**self._memo, key: self._evaluate(rows, seed, shuffle_labels)}
+        return self._memo[key]
+
+    def _evaluate(self, rows: list[Row], seed: int, shuffle_labels: bool) -> dict[str, Any]:
+        cfg = self.config
+        usable = [r for r in rows if r.failure is None and "u" in r.extras
+                  and r.extras.get("B") == cfg.buckets]
+        out: dict[str, Any] = {"n_rows": len(rows), "n_usable": len(usable)}
+        if not usable:
+            return out
+        X = self._utterance_matrix(usable)
+        rng = np.random.default_rng([seed, 7919])
+        for q, (key, grouping, keep) in QUESTIONS.items():
+            sel = [i for i, r in enumerate(usable)
+                   if r.labels.get(key) is not None and r.labels.get("sentence_id") is not None
+                   and (grouping == "sentence" or r.labels.get("speaker") is not None)
+                   and (keep is None or r.labels.get(key) in keep)]
+            if len(sel) < 4:
+                out[q] = {"error": f"no '{key}' labels" if not sel else "too few labelled items", "n": len(sel)}
+                continue
+            y = np.asarray([str(usable[i].labels[key]) for i in sel], dtype=object)
+            if shuffle_labels:
+                y = y[rng.permutation(len(y))]
+            splits = grouped_splits([str(usable[i].labels.get("speaker")) for i in sel],
+                                    [str(usable[i].labels["sentence_id"]) for i in sel],
+                                    grouping, cfg.repeats, cfg.test_fraction, seed)
+            res = cv_classify(X[sel], y, splits, self._classifier())
+            res["n"] = len(sel)
+            res["classes"] = sorted(set(y.tolist()))
+            out[q] = res
+        out["f0"] = self._f0_probe(usable, seed, rng if shuffle_labels else None)
+        return out
+
+    def _f0_probe(self, rows: list[Row], seed: int, shuffle_rng=None) -> dict[str, Any]:
+        from scipy import sparse
+        from sklearn.linear_model import Ridge
+        from sklearn.metrics import r2_score
+
+        cfg = self.config
+        frame_rows = [r for r in rows if "f" in r.extras and r.labels.get("sentence_id") is not None]
+        if len(frame_rows) < 4:
+            return {"error": "too few items with voiced frames", "n": len(frame_rows)}
+        mats, ys, owner = [], [], []
+        for j, r in enumerate(frame_rows):
+            f = r.extras["f"]
+            indptr = unpack(f["p"]).astype(np.int64)
+            m = sparse.csr_matrix((unpack(f["v"]).astype(np.float64), unpack(f["i"]).astype(np.int64), indptr),
+                                  shape=(len(indptr) - 1, cfg.frame_buckets))
+            mats.append(m)
+            ys.append(np.asarray(f["y"], dtype=np.float64))
+            owner.append(np.full(len(f["y"]), j))
+        X = sparse.vstack(mats).tocsr()
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        X = row_space(sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ X)  # unit-norm frames
+        y = np.concatenate(ys)
+        owner = np.concatenate(owner)
+        if shuffle_rng is not None:  # shuffle whole items' targets, keeping frames together
+            perm = shuffle_rng.permutation(len(frame_rows))
+            y = np.concatenate([ys[p][np.linspace(0, len(ys[p]) - 1, len(ys[j])).round().astype(int)]
+                                for j, p in enumerate(perm)])
+        splits = grouped_splits([str(r.labels.get("speaker")) for r in frame_rows],
+                                [str(r.labels["sentence_id"]) for r in frame_rows],
+                                "speaker+sentence", cfg.repeats, cfg.test_fraction, seed)
+        r2s, maes = [], []
+        for train_items, test_items in splits:
+            tr = np.isin(owner, train_items)
+            te = np.isin(owner, test_items)
+            if tr.sum() < 2 or te.sum() < 2:
+                continue
+            model = Ridge(alpha=cfg.alpha).fit(X[tr], y[tr])
+            pred = model.predict(X[te])
+            r2s.append(float(r2_score(y[te], pred)))
+            maes.append(float(np.median(np.abs(pred - y[te]))))
+        return {"r2": r2s, "mae": maes, "n": len(frame_rows), "frames": int(len(y))}
+
+    def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
+        res = self.evaluate(rows, seed)
+        n = len(rows)
+        out: dict[str, MetricValue] = {}
+        for q in QUESTIONS:
+            r = res.get(q)
+            if r is None:
+                out[f"{q}_acc"] = _none(n, "", True, "no usable rows")
+                out[f"{q}_chance"] = _none(n, "", True, "no usable rows")
+            elif "error" in r:
+                out[f"{q}_acc"] = _none(n, "", True, r["error"])
+                out[f"{q}_chance"] = _none(n, "", True, r["error"])
+            else:
+                out[f"{q}_acc"] = _mv(r["acc"], r["n"], "", True)
+                out[f"{q}_chance"] = _mv(r["chance"], r["n"], "", True)
+        f0 = res.get("f0")
+        if f0 is None or "error" in f0:
+            reason = "no usable rows" if f0 is None else f0["error"]
+            out["f0_r2"] = _none(n, "", True, reason)
+            out["f0_mae_cents"] = _none(n, "cents", False, reason)
+        else:
+            out["f0_r2"] = _mv(f0["r2"], f0["n"], "", True)
+            out["f0_mae_cents"] = _mv(f0["mae"], f0["n"], "cents", False)
+        return out
+
+    def corpus_report(self, rows: list[Row], seed: int, out_dir: str) -> dict[str, Any]:
+        """Per-question detail (classes, splits used) and the shuffled-label control."""
+        cfg = self.config
+        report: dict[str, Any] = {"recipe": {
+            "features": f"hashed (stream, code) unigrams and bigrams, {cfg.buckets} shared bins each, "
+                        f"sqrt relative frequency, unit norm",
+            "frames": f"hashed (stream, position, code) counts of cells i-1, i, i+1 (hop max(1/frame_rate, 10 ms)), "
+                      f"{cfg.frame_buckets} bins, unit norm; <= {cfg.frames_per_item} voiced cells per item",
+            "classifier": f"LogisticRegression(C={cfg.C}), L2",
+            "regressor": f"Ridge(alpha={cfg.alpha}) on cents re {F0_REF_HZ:g} Hz",
+            "splits": f"{cfg.repeats} random splits, {cfg.test_fraction:.3g} of speakers and of sentences to test",
+            "interval": "2.5-97.5 percentiles of the split-level scores",
+        }}
+        real = self.evaluate(rows, seed)
+        control = self.evaluate(rows, seed, shuffle_labels=True)
+        for q in QUESTIONS:
+            r, c = real.get(q), control.get(q)
+            if not r or "error" in r:
+                report[q] = {"error": (r or {}).get("error", "no usable rows")}
+                continue
+            entry = {"n_items": r["n"], "classes": r["classes"], "splits_used": len(r["acc"]),
+                     "splits_skipped": r["skipped"]}
+            if r["acc"]:
+                entry.update(acc=float(np.mean(r["acc"])), acc_interval=interval(r["acc"]),
+                             chance=float(np.mean(r["chance"])))
+            if c and c.get("acc"):
+                entry["shuffled_labels_acc"] = float(np.mean(c["acc"]))
+            report[q] = entry
+        f0 = real.get("f0") or {}
+        if f0.get("r2"):
+            report["f0"] = {"n_items": f0["n"], "frames": f0["frames"], "r2": float(np.mean(f0["r2"])),
+                            "median_abs_error_cents": float(np.mean(f0["mae"]))}
+            cf0 = control.get("f0") or {}
+            if cf0.get("r2"):
+                report["f0"]["shuffled_targets_r2"] = float(np.mean(cf0["r2"]))
+        return report

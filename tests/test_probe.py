@@ -1,0 +1,185 @@
+"""Token probes: features, grouped splits, and the controls (shuffled labels, input-blind codec)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("parselmouth")
+
+from bench.codecs import CODECS  # noqa: E402
+from bench.tasks.base import Failed, ItemContext, Row  # noqa: E402
+from bench.tasks.probe import (Probe, ProbeConfig, frame_features, grouped_splits, pack,  # noqa: E402
+                               row_space, unpack, utterance_features)
+from bench.testing.control import RandomTokens  # noqa: E402
+
+SPEAKERS = [f"sp{i}" for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def synth_manifest(tmp_path_factory):
+    from bench.testing.voices import write_voices_manifest
+
+    return write_voices_manifest(str(tmp_path_factory.mktemp("voices")))
+
+SENTENCES = [f"s{i:03d}" for i in range(8)]
+
+
+def _labels(spk: int, sen: int, high: bool) -> dict:
+    return {"speaker": SPEAKERS[spk], "sentence_id": SENTENCES[sen], "pitch_class": "high" if high else "low",
+            "accent": ["en-us", "en-gb", "en-029"][(spk + sen) % 3], "split": "train" if spk < 3 else "test"}
+
+
+def _rows(token_fn, probe: Probe) -> list[Row]:
+    """One row per (speaker, sentence, pitch class) with features from ``token_fn(labels, rng)``."""
+    rows = []
+    rng = np.random.default_rng(1)
+    for spk in range(len(SPEAKERS)):
+        for sen in range(len(SENTENCES)):
+            for high in (False, True):
+                labels = _labels(spk, sen, high)
+                tokens = token_fn(labels, rng)
+                counts = utterance_features(tokens, probe.config.buckets)
+                extras = {"K": tokens.shape[0], "T": tokens.shape[1], "B": probe.config.buckets,
+                          "u": pack(counts.astype(np.uint32))}
+                rows.append(Row(f"{labels['speaker']}_{labels['sentence_id']}_{high}", labels, {}, extras))
+    return rows
+
+
+def _planted(labels, rng):
+    """Tokens whose code distribution depends on the pitch class: information is there."""
+    shift = 20 if labels["pitch_class"] == "high" else 0
+    return rng.integers(shift, shift + 40, size=(2, 60))
+
+
+def _random(labels, rng):
+    return rng.integers(0, 60, size=(2, 60))
+
+
+FAST = ProbeConfig(repeats=6)
+
+
+def test_planted_information_is_read():
+    probe = Probe(FAST)
+    res = probe.evaluate(_rows(_planted, probe), seed=0)
+    assert np.mean(res["pitch"]["acc"]) > 0.95
+    assert np.mean(res["pitch"]["chance"]) == pytest.approx(0.5)
+
+
+def test_shuffled_labels_stay_at_chance():
+    probe = Probe(FAST)
+    rows = _rows(_planted, probe)
+    res = probe.evaluate(rows, seed=0, shuffle_labels=True)
+    acc, chance = np.mean(res["pitch"]["acc"]), np.mean(res["pitch"]["chance"])
+    assert acc < chance + 0.2, (acc, chance)
+    assert np.mean(probe.evaluate(rows, seed=0)["pitch"]["acc"]) > 0.95  # same rows, real labels
+
+
+def test_random_tokens_score_chance():
+    probe = Probe(FAST)
+    res = probe.evaluate(_rows(_random, probe), seed=0)
+    for q in ("pitch", "accent", "speaker"):
+        acc, chance = np.mean(res[q]["acc"]), np.mean(res[q]["chance"])
+        assert acc < chance + 0.2, (q, acc, chance)
+
+
+def test_splits_disjoint_in_speakers_and_sentences():
+    spk = [SPEAKERS[i % 6] for i in range(96)]
+    sen = [SENTENCES[(i // 6) % 8] for i in range(96)]
+    splits = grouped_splits(spk, sen, "speaker+sentence", repeats=10, test_fraction=1 / 3, seed=3)
+    assert len(splits) == 10
+    for train, test in splits:
+        assert len(train) and len(test)
+        assert not {spk[i] for i in train} & {spk[i] for i in test}
+        assert not {sen[i] for i in train} & {sen[i] for i in test}
+    # speaker identification: same speakers on both sides, sentences still disjoint
+    for train, test in grouped_splits(spk, sen, "sentence", repeats=5, test_fraction=1 / 3, seed=3):
+        assert not {sen[i] for i in train} & {sen[i] for i in test}
+        assert {spk[i] for i in test} <= {spk[i] for i in train}
+    # reproducible from the seed, different across seeds
+    a = grouped_splits(spk, sen, "speaker+sentence", 3, 1 / 3, seed=3)
+    b = grouped_splits(spk, sen, "speaker+sentence", 3, 1 / 3, seed=3)
+    c = grouped_splits(spk, sen, "speaker+sentence", 3, 1 / 3, seed=4)
+    assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+    assert not all(np.array_equal(x[1], y[1]) for x, y in zip(a, c))
+
+
+def test_row_space_preserves_inner_products():
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 500)) * (rng.random((30, 500)) < 0.05)
+    Z = row_space(X)
+    assert Z.shape[0] == 30 and Z.shape[1] <= 30
+    np.testing.assert_allclose(Z @ Z.T, X @ X.T, atol=1e-9)
+
+
+def test_features_fixed_size_for_any_vocab_and_streams():
+    rng = np.random.default_rng(0)
+    for tokens in (rng.integers(0, 65536, size=(1, 16000)), rng.integers(0, 256, size=(1, 300)),
+                   rng.integers(0, 64, size=(337, 50))):
+        counts = utterance_features(tokens, 8192)
+        assert counts.shape == (16384,)
+        assert counts[:8192].sum() == tokens.size
+        assert counts[8192:].sum() == tokens.shape[0] * (tokens.shape[1] - 1)
+    np.testing.assert_array_equal(unpack(pack(np.arange(5, dtype=np.uint16))), np.arange(5))
+
+
+def test_frame_features_and_failures():
+    tokens = np.arange(100, dtype=np.int64)[None, :] % 7  # 50 Hz for 2 s
+    times = np.arange(0.005, 2.0, 0.01)
+    voiced = np.where((times > 0.5) & (times < 1.5), 110.0, 0.0)
+    f = frame_features(tokens, 2.0, times, voiced, 4096, 8)
+    assert len(f["y"]) == 8
+    assert np.allclose(f["y"], 1200 * np.log2(110 / 55), atol=0.01)
+    assert len(unpack(f["p"])) == 9
+    silent = frame_features(tokens, 2.0, times, np.zeros_like(times), 4096, 8)
+    assert isinstance(silent, Failed) and "voiced" in silent.reason
+    assert isinstance(frame_features(tokens[:, :2], 0.04, times[:4], voiced[:4], 4096, 8), Failed)
+
+
+def test_measure_stores_compact_features_and_fails_cleanly():
+    probe = Probe(FAST)
+    probe.load()
+    t = np.arange(16000) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * 120 * t)).astype(np.float32)
+    codec = RandomTokens()
+    ctx = ItemContext("a", wave, wave, codec.encode(wave).tokens, _labels(0, 0, False))
+    m = probe.measure(ctx)
+    assert not isinstance(m.values["frames"], Failed)
+    assert len(json.dumps(m.extras)) < 20_000
+    noise = (0.01 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    m = probe.measure(ItemContext("b", noise, noise, codec.encode(noise).tokens, _labels(0, 0, False)))
+    assert isinstance(m.values["frames"], Failed)
+    m = probe.measure(ItemContext("c", wave[:800], wave[:800], codec.encode(wave[:800]).tokens, _labels(0, 0, False)))
+    assert isinstance(m.values["frames"], Failed) and "short" in m.values["frames"].reason
+    empty = probe.measure(ItemContext("d", wave, wave, np.zeros((2, 0), dtype=np.int64), _labels(0, 0, False)))
+    assert isinstance(empty.values["features"], Failed)
+
+
+def test_summary_without_labels_is_failed_not_scored():
+    probe = Probe(FAST)
+    rows = [Row(r.item_id, {"speaker": r.labels["speaker"]}, {}, r.extras) for r in _rows(_random, probe)]
+    out = probe.summarize(rows, seed=0)
+    assert out["pitch_acc"].value is None and out["pitch_acc"].n_failed == len(rows)
+    assert out["f0_r2"].value is None
+
+
+def test_control_codec_scores_chance_end_to_end(tmp_path, synth_manifest):
+    """The input-blind codec through the runner: probe accuracies at chance, pitch lost."""
+    from bench.runner import RunOptions, run
+
+    if "control-random" not in CODECS:
+        CODECS.register("control-random", "bench.testing.control:RandomTokens")
+    report = run(RunOptions(codec="control-random", dataset=f"manifest:path={synth_manifest}",
+                            tasks=("probe:repeats=6", "pitch"), out=str(tmp_path / "out"), progress=False))
+    probe = next(r for r in report.records if r["task"]["name"] == "probe")
+    m = probe["metrics"]
+    for q in ("pitch", "accent", "speaker"):
+        assert m[f"{q}_acc"]["value"] < m[f"{q}_chance"]["value"] + 0.2, (q, m[f"{q}_acc"], m[f"{q}_chance"])
+    assert m["f0_r2"]["value"] < 0.2
+    pitch = next(r for r in report.records if r["task"]["name"] == "pitch")["metrics"]
+    assert pitch["vde"]["value"] > 0.3  # silence: every voiced frame is lost
+    assert pitch["f0_rmse_cents"]["value"] is None and pitch["f0_rmse_cents"]["n_failed"] > 0
+    assert pitch["pitch_kept"]["value"] == 0.0  # nothing voiced left to classify
