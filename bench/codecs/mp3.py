@@ -14,9 +14,11 @@ Facts measured here (see FEASIBILITY.md) that shape the adapter:
   removed; ``length_slack`` allows two frames. decode sees only the tokens and cannot know the
   exact input length (LAME's gapless info tag is not written by lameenc).
 * For the same reason the byte count is ``bitrate / 8`` per second plus a fixed overhead of two
-  to three MP3 frames (encoder delay, padding, flush): +4% on a 2 s input, +0.8% on 10 s. The
-  token count is therefore not proportional to the input length on short inputs and the codec
-  declares ``variable_frame_count``; bitrate is measured from the bytes.
+  to three MP3 frames (encoder delay, padding, flush): at 16-64 kbps (36 ms frames) +4% on a
+  2 s input and +0.8% on 10 s; at 8 kbps (72 ms frames) +7.5% on 2.5 s and +1.5% on 10 s
+  (``out_sample_rate=16000`` halves that at slightly lower quality). The token count is
+  therefore not proportional to the input length on short inputs and the codec declares
+  ``variable_frame_count``; bitrate is measured from the bytes, overhead included.
 * At 8 kbps with 16 kHz input LAME resamples to 8 kHz (MPEG-2.5, 72 ms frames); decode
   resamples back to the codec's rate with soxr.
 """
