@@ -274,3 +274,17 @@ def test_lhotse_recordings_supervisions_and_cuts(tmp_path):
     conf = build("lhotse", recordings=rpath, supervisions=spath, root=other, confine=True).items()
     assert all(it.error for it in conf)
     del lhotse
+
+
+def test_realspeech_through_the_manifest_dataset():
+    """The shared natural-speech folder (LJ Speech 22.05 kHz, FSDD 8 kHz) loads with no item errors."""
+    from pathlib import Path
+
+    from bench.datasets.corpora import finish_items
+
+    manifest = Path(__file__).resolve().parents[2] / "shared" / "realspeech" / "manifest.jsonl"
+    if not manifest.is_file():
+        pytest.skip("../shared/realspeech is absent")
+    items = finish_items(build("manifest", path=manifest).items())  # any rate, mono, non-empty text
+    assert items and not [it.error for it in items if it.error]
+    assert {it.load().sample_rate for it in items} >= {8000, 22050}
