@@ -148,7 +148,8 @@ def mrstft(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra) -> float | Fail
 def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra, n_mfcc: int = 25) -> float | Failed:
     """MCD in dB over cepstral coefficients 1..24, on frames where the reference is not silent.
 
-    Cepstra are the DCT-II (orthonormal) of the log power mel spectrum (80 bands, 64 ms / 16 ms).
+    Cepstra are the cosine transform of the log amplitude mel spectrum (80 bands, 64 ms / 16 ms,
+    floored at 80 dB below the reference's peak), scaled as a real cepstrum.
     The frames are already time-aligned, so no DTW. MCD = (10 / ln 10) sqrt(2 sum_d (c_d - c'_d)^2)
     with c in natural-log amplitude units (Kubichek, 1993).
     """
@@ -157,9 +158,15 @@ def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra
     if len(ref) < 1024:
         return Failed("too short for MCD (< 1024 samples)")
     ref, deg = _spectra(ref), _spectra(deg)
-    # cepstra of ln |X| (amplitude): 0.5 * ln(power)
-    a = scipy.fft.dct(0.5 * np.log(np.maximum(ref.mel(2.0), 1e-10)), type=2, norm="ortho", axis=0)[:n_mfcc]
-    b = scipy.fft.dct(0.5 * np.log(np.maximum(deg.mel(2.0), 1e-10)), type=2, norm="ortho", axis=0)[:n_mfcc]
+    p_ref, p_deg = ref.mel(2.0), deg.mel(2.0)
+    # Floor both at 80 dB below the reference's peak: a band-limited codec leaves the upper mel
+    # bands empty, and an absolute floor would turn that into hundreds of dB of "distortion".
+    floor = max(float(p_ref.max()) * 1e-8, 1e-20)
+    # Cepstrum of ln|X| = 0.5 ln(power) on the mel axis: with L(w) = c0 + 2 sum_n c_n cos(n w),
+    # c_n = (1/M) sum_m L_m cos(pi n (m + 1/2) / M), i.e. scipy's unnormalised DCT-II / (2M).
+    bands = p_ref.shape[0]
+    a = scipy.fft.dct(0.5 * np.log(np.maximum(p_ref, floor)), type=2, axis=0)[:n_mfcc] / (2 * bands)
+    b = scipy.fft.dct(0.5 * np.log(np.maximum(p_deg, floor)), type=2, axis=0)[:n_mfcc] / (2 * bands)
     frame_rms = np.sqrt(np.sum(ref.mag(1024) ** 2, axis=0)) / 1024
     frames = min(a.shape[1], b.shape[1])
     voiced = frame_rms[:frames] > max(frame_rms.max() * 10 ** (-40 / 20), 1e-9)
