@@ -18,7 +18,7 @@ from bench.testing.voices import SR, voice  # noqa: E402
 def synth_manifest(tmp_path_factory):
     from bench.testing.voices import write_voices_manifest
 
-    return write_voices_manifest(str(tmp_path_factory.mktemp("voices")))
+    return write_voices_manifest(str(tmp_path_factory.mktemp("voices")), seconds=0.7)
 
 
 def _ctx(ref, rec, labels=None):

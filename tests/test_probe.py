@@ -23,7 +23,7 @@ SPEAKERS = [f"sp{i}" for i in range(6)]
 def synth_manifest(tmp_path_factory):
     from bench.testing.voices import write_voices_manifest
 
-    return write_voices_manifest(str(tmp_path_factory.mktemp("voices")))
+    return write_voices_manifest(str(tmp_path_factory.mktemp("voices")), seconds=0.7)
 
 SENTENCES = [f"s{i:03d}" for i in range(8)]
 
@@ -183,3 +183,31 @@ def test_control_codec_scores_chance_end_to_end(tmp_path, synth_manifest):
     assert pitch["vde"]["value"] > 0.3  # silence: every voiced frame is lost
     assert pitch["f0_rmse_cents"]["value"] is None and pitch["f0_rmse_cents"]["n_failed"] > 0
     assert pitch["pitch_kept"]["value"] == 0.0  # nothing voiced left to classify
+
+
+def test_planted_f0_is_regressed_from_frames():
+    """Tokens that quantize F0 (shared codes across speakers): the frame probe reads it."""
+    probe = Probe(FAST)
+    rows = []
+    rng = np.random.default_rng(0)
+    for spk in range(6):
+        for sen in range(6):
+            for high in (False, True):
+                times = np.arange(0.005, 1.0, 0.01)
+                base = rng.uniform(90, 140) * (1.7 if high else 1.0)
+                f0 = base * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * times + rng.uniform(0, 6)))
+                f0[(times < 0.1) | (times > 0.9)] = 0
+                centres = (np.arange(50) + 0.5) / 50
+                f = np.interp(centres, times, f0)
+                cents = 1200 * np.log2(np.maximum(f, 1) / 55)
+                tokens = np.stack([np.where(f > 0, np.round(cents / 100), 0),
+                                   np.where(f > 0, np.round(cents / 600), 0)]).astype(np.int64)
+                counts = utterance_features(tokens, probe.config.buckets)
+                extras = {"K": 2, "T": 50, "B": probe.config.buckets, "u": pack(counts.astype(np.uint32)),
+                          "f": frame_features(tokens, 1.0, times, f0, probe.config.frame_buckets, 8)}
+                rows.append(Row(f"{spk}_{sen}_{high}", _labels(spk, sen, high), {}, extras))
+    res = probe.evaluate(rows, seed=0)
+    assert np.mean(res["f0"]["r2"]) > 0.8
+    assert np.mean(res["f0"]["mae"]) < 80
+    shuffled = probe.evaluate(rows, seed=0, shuffle_labels=True)
+    assert np.mean(shuffled["f0"]["r2"]) < 0.3
