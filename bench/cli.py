@@ -200,6 +200,7 @@ COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_c
 
 COMMANDS.append(__import__("bench.codecs.rvq.cli", fromlist=["_"]).add_train_command)
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -193,3 +193,20 @@ def test_shipped_checkpoint_quality_rises_with_depth():
         out = codec.decode(codec.encode(wave).tokens)[: len(wave)]
         errors.append(mel_l1(wave, out))
     assert all(b < a for a, b in zip(errors, errors[1:])), errors
+
+
+def test_usage_report_counts_codes_and_rtf():
+    from bench.codecs.rvq import stats
+
+    torch.manual_seed(0)
+    model = RVQAutoencoder(TINY)
+    waves = [probe_signal(16_000, 1.0, seed=s) for s in range(2)]
+    with torch.no_grad():
+        model.quantizer.kmeans_init(model.encoder(torch.from_numpy(waves[0]).view(1, 1, -1)))
+    usage = stats.codebook_usage(model, waves)
+    assert [u["level"] for u in usage] == list(range(1, TINY.n_q + 1))
+    for u in usage:
+        assert 1.0 <= u["perplexity"] <= TINY.codebook_size
+        assert u["used_pct"] + u["dead_pct"] == pytest.approx(100.0)
+    rtf = stats.real_time_factor(model, seconds=1.0, repeats=1)
+    assert rtf["rtf"] > 0 and rtf["rtf"] == pytest.approx(rtf["encode_rtf"] + rtf["decode_rtf"], abs=1e-3)

@@ -13,6 +13,8 @@ examples:
       add more training data (never a test split)
   bench train rvq --export runs/rvq/last.pt
       write bench/data/rvq/rvq.pt (float16) and rvq.json (SHA-256, recipe, data hash)
+  bench train rvq --report bench/data/rvq/rvq.pt --dataset synth-speech:subset=test
+      parameters, real-time factor, per-level codebook perplexity and dead codes
   bench run -c rvq-1q -c rvq-8q --dataset synth-speech:subset=test --out runs/eval
 """
 
@@ -47,6 +49,9 @@ def add_train_command(sub) -> None:
     p.add_argument("--codebook-size", type=int, default=None, help="codes per level (default 1024)")
     p.add_argument("--export", metavar="CKPT", default=None,
                    help="ship a training checkpoint instead of training")
+    p.add_argument("--report", metavar="CKPT", default=None,
+                   help="print parameters, real-time factor and per-level codebook usage of a "
+                        "checkpoint (training last.pt or shipped rvq.pt) on --dataset")
     p.add_argument("--to", default=None, help="with --export: destination .pt "
                    "(default bench/data/rvq/rvq.pt)")
     p.set_defaults(func=cmd_train)
@@ -64,6 +69,8 @@ def cmd_train(args) -> int:
         meta = checkpoint.export(args.export, args.to or checkpoint.SHIPPED_CHECKPOINT)
         print(json.dumps({k: meta[k] for k in ("file", "sha256", "bytes", "steps", "data_hash")}, indent=2))
         return 0
+    if args.report:
+        return _report(args)
     import dataclasses
 
     from bench.codecs.rvq.config import ModelConfig
@@ -80,4 +87,29 @@ def cmd_train(args) -> int:
     )
     path = train(cfg, dataclasses.replace(ModelConfig(), **shape))
     print(f"checkpoint: {path}  (ship it with: bench train rvq --export {path})")
+    return 0
+
+
+def _report(args) -> int:
+    import json
+
+    import torch
+
+    from bench.codecs.rvq import checkpoint, stats
+    from bench.codecs.rvq.config import ModelConfig
+    from bench.codecs.rvq.model import RVQAutoencoder
+    from bench.codecs.rvq.train import load_corpus
+
+    torch.set_num_threads(args.threads)
+    blob = torch.load(args.report, map_location="cpu", weights_only=True)
+    if "weights" in blob:  # shipped: verify its SHA-256 first
+        model = checkpoint.build_model(args.report)
+    else:
+        model = RVQAutoencoder(ModelConfig.from_dict(blob["model_config"]))
+        model.load_state_dict(blob["model"])
+    specs = args.datasets or ["synth-speech:subset=train"]
+    corpus = load_corpus(specs, model.cfg.sample_rate, allow_test=True)
+    out = {"checkpoint": args.report, "steps": blob.get("step"), "datasets": specs,
+           **stats.report(model, corpus.waves)}
+    print(json.dumps(out, indent=1))
     return 0

@@ -65,6 +65,41 @@ class Upsample(nn.Module):
         return y[..., left: y.shape[-1] - (self.stride - left)]
 
 
+class RunningStandardize(nn.Module):
+    """Per-channel standardisation of the latents (BatchNorm without affine parameters).
+
+    Our addition (not in EnCodec): a freshly initialised encoder emits a tiny cloud around a
+    large bias, and its scale then grows tenfold within tens of steps: faster than EMA
+    codebooks can follow, so every vector lands on one code (collapse within ~15 steps in
+    our short CPU runs). Standardising with the batch's statistics in training (Ioffe &
+    Szegedy 2015) keeps the cloud at unit scale so the codebooks keep up. Inference uses the
+    running statistics, so a frame's code never depends on other inputs; the momentum is
+    high (0.1) so they follow the encoder closely.
+    """
+
+    def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            m, v = x.mean(dim=(0, 2)), x.var(dim=(0, 2))
+            with torch.no_grad():
+                if not bool(self.initialized):
+                    self.mean.copy_(m)
+                    self.var.copy_(v)
+                    self.initialized.fill_(True)
+                else:
+                    self.mean.lerp_(m, self.momentum)
+                    self.var.lerp_(v, self.momentum)
+        else:
+            m, v = self.mean, self.var
+        return (x - m[None, :, None]) / torch.sqrt(v + self.eps)[None, :, None]
+
+
 class Encoder(nn.Module):
     """Waveform [B, 1, n] -> latents [B, latent_dim, n / hop]."""
 
@@ -78,12 +113,7 @@ class Encoder(nn.Module):
             ch *= 2
         layers += [nn.ELU(), _conv(ch, cfg.latent_dim, 3)]
         self.net = nn.Sequential(*layers)
-        # Our addition (not in EnCodec): standardise each latent channel with running
-        # statistics. A freshly initialised encoder emits a tiny cloud around a large bias
-        # that moves faster than EMA codebooks can follow, and every vector then lands on
-        # one code (collapse within ~15 steps in our short CPU runs); at unit scale the
-        # codebooks keep up.
-        self.norm = nn.BatchNorm1d(cfg.latent_dim, affine=False, momentum=0.01)
+        self.norm = RunningStandardize(cfg.latent_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.net(x))

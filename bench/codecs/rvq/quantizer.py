@@ -145,6 +145,7 @@ class ResidualVQ(nn.Module):
         mask = (torch.arange(self.n_q)[:, None] < n_active[None, :]).to(x.dtype)
         mask = mask.repeat_interleave(T, dim=1)
         threshold = self.dead_fraction * len(x) / self.size
+        self.last_threshold = threshold
         for l, level in enumerate(self.levels):
             norms.append(residual.norm(dim=1).mean())
             idx = level.assign(residual)
@@ -188,9 +189,12 @@ class ResidualVQ(nn.Module):
         return out.permute(0, 2, 1)
 
     def usage(self) -> dict[str, list[float]]:
-        """Per-level EMA usage statistics for logs: percent of dead codes."""
+        """Per-level EMA usage for logs: percent of codes below the dead-code threshold of
+        the last training batch (they are restarted at the next step)."""
         dead = []
         for level in self.levels:
-            mean = level.cluster_size.mean().clamp(min=1e-8)
-            dead.append(float((level.cluster_size < self.dead_fraction * mean).float().mean() * 100))
+            threshold = getattr(self, "last_threshold", None)
+            if threshold is None:
+                threshold = self.dead_fraction * float(level.cluster_size.mean())
+            dead.append(float((level.cluster_size < threshold).float().mean() * 100))
         return {"dead_pct": dead}
