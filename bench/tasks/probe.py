@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import math
 import zlib
 from typing import Any, Callable
@@ -76,15 +77,23 @@ def _salt(*parts: int) -> np.uint64:
     return h
 
 
-def hash_codes(codes: np.ndarray, salt: np.uint64, buckets: int) -> np.ndarray:
-    """Bucket of each code (int64 array) under ``salt``: consistent across items and codecs."""
+@functools.lru_cache(maxsize=64)
+def _stream_salts(streams: int, kind: int) -> np.ndarray:
+    """``[K, 1]`` salts of streams 0..K-1 for one kind of feature (unigram, bigram, position)."""
+    return np.array([_salt(k, kind) for k in range(streams)], dtype=np.uint64)[:, None]
+
+
+def hash_codes(codes: np.ndarray, salt: Any, buckets: int) -> np.ndarray:
+    """Bucket of each code (int64 array) under ``salt`` (a scalar, or one per row of a
+    ``[K, n]`` array as ``[K, 1]``): consistent across items and codecs."""
     with np.errstate(over="ignore"):
         return (_mix(codes.astype(np.int64).view(np.uint64) ^ salt) % np.uint64(buckets)).astype(np.int64)
 
 
-def hash_bigrams(codes: np.ndarray, salt: np.uint64, buckets: int) -> np.ndarray:
-    a = codes[:-1].astype(np.int64).view(np.uint64)
-    b = codes[1:].astype(np.int64).view(np.uint64)
+def hash_bigrams(codes: np.ndarray, salt: Any, buckets: int) -> np.ndarray:
+    """Bucket of each pair of consecutive codes along the last axis."""
+    a = codes[..., :-1].astype(np.int64).view(np.uint64)
+    b = codes[..., 1:].astype(np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
         return (_mix(_mix(a ^ salt) ^ b) % np.uint64(buckets)).astype(np.int64)
 
@@ -108,11 +117,10 @@ def utterance_features(tokens: np.ndarray, buckets: int) -> np.ndarray:
     streams in one shared space: the stream index is part of the hashed key, so the dimension
     is ``2 * buckets`` whatever the number of streams."""
     counts = np.zeros(2 * buckets, dtype=np.int64)
-    for k in range(tokens.shape[0]):
-        row = tokens[k]
-        counts[:buckets] += np.bincount(hash_codes(row, _salt(k, 1), buckets), minlength=buckets)
-        if len(row) > 1:
-            counts[buckets:] += np.bincount(hash_bigrams(row, _salt(k, 2), buckets), minlength=buckets)
+    K, T = tokens.shape
+    counts[:buckets] = np.bincount(hash_codes(tokens, _stream_salts(K, 1), buckets).ravel(), minlength=buckets)
+    if T > 1:
+        counts[buckets:] = np.bincount(hash_bigrams(tokens, _stream_salts(K, 2), buckets).ravel(), minlength=buckets)
     return counts
 
 
@@ -163,8 +171,7 @@ def frame_features(
             lo, hi = np.searchsorted(cell_of_token, [cell, cell + 1])
             if hi <= lo:
                 continue
-            for k in range(K):
-                cols.append(hash_codes(tokens[k, lo:hi], _salt(k, 10 + j), frame_buckets))
+            cols.append(hash_codes(tokens[:, lo:hi], _stream_salts(K, 10 + j), frame_buckets).ravel())
         u, c = np.unique(np.concatenate(cols) if cols else np.zeros(0, np.int64), return_counts=True)
         indices.append(u)
         data.append(np.minimum(c, 65535))
