@@ -84,6 +84,7 @@ def test_random_tokens_score_chance():
     for q in ("pitch", "accent", "speaker"):
         acc, chance = np.mean(res[q]["acc"]), np.mean(res[q]["chance"])
         assert acc < chance + 0.2, (q, acc, chance)
+        assert np.mean(res[q]["balanced"]) < 1 / len(res[q]["classes"]) + 0.2
 
 
 def test_splits_disjoint_in_speakers_and_sentences():

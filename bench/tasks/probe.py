@@ -245,16 +245,19 @@ def cv_classify(
     X: Any, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
     make_model: Callable[[], Any],
 ) -> dict[str, Any]:
-    """Accuracy and chance (majority-class rate of the test fold) over the usable splits."""
-    accs, chances, skipped = [], [], 0
+    """Accuracy, chance (majority-class rate of the test fold) and balanced accuracy (mean
+    recall over the classes of the test fold; chance 1 / their number) over the usable splits."""
+    accs, chances, balanced, skipped = [], [], [], 0
     for train, test in splits:
         if len(test) == 0 or len(np.unique(y[train])) < 2:
             skipped += 1
             continue
         model = make_model().fit(X[train], y[train])
-        accs.append(float(np.mean(model.predict(X[test]) == y[test])))
+        pred = model.predict(X[test])
+        accs.append(float(np.mean(pred == y[test])))
         chances.append(majority_rate(y[test]))
-    return {"acc": accs, "chance": chances, "skipped": skipped}
+        balanced.append(float(np.mean([np.mean(pred[y[test] == c] == c) for c in np.unique(y[test])])))
+    return {"acc": accs, "chance": chances, "balanced": balanced, "skipped": skipped}
 
 
 def _mv(values: list[float], n: int, unit: str, higher: bool, failures: dict[str, int] | None = None) -> MetricValue:
@@ -499,7 +502,9 @@ class Probe(Task):
                      "splits_skipped": r["skipped"]}
             if r["acc"]:
                 entry.update(acc=float(np.mean(r["acc"])), acc_interval=interval(r["acc"]),
-                             chance=float(np.mean(r["chance"])))
+                             chance=float(np.mean(r["chance"])),
+                             balanced_acc=float(np.mean(r["balanced"])),
+                             balanced_chance=1.0 / len(r["classes"]))
             if c and c.get("acc"):
                 entry["shuffled_labels_acc"] = float(np.mean(c["acc"]))
             report[q] = entry
