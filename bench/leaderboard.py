@@ -143,7 +143,8 @@ def _markdown(task: str, version: str, recs: list[dict], names: list[str]) -> st
         cells += [_cell(row[m]) for m in names]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Values are means with 95% bootstrap confidence intervals; kbps is measured from the tokens "
+    lines.append("Values are the task's summaries (means, or corpus error rates for ASR) with 95% bootstrap "
+                 "confidence intervals; kbps is measured from the tokens "
                  "(frames x log2 vocabulary), payload kbps from the compressed bytes where a codec has them.")
     return "\n".join(lines) + "\n"
 
