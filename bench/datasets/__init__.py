@@ -26,6 +26,10 @@ DATASETS.register(
     description="48 items of synth-speech balanced over accent, pitch class and split (for CI)",
 )
 DATASETS.register(
+    "synth-speech-test", "bench.datasets.synth_speech:SynthSpeechDataset", defaults={"subset": "test"},
+    description="the 120 test-split items of synth-speech (speakers and sentences unseen in training)",
+)
+DATASETS.register(
     "librispeech", "bench.datasets.corpora:LibriSpeechDataset",
     description="LibriSpeech folders (*.trans.txt + .flac, 16 kHz): --dataset librispeech:root=DIR",
 )
