@@ -248,6 +248,15 @@ def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
             ok = False
             lines.append(f"VERSION  {label}: task v{r['task']['version']} vs baseline v{entry['task_version']}")
             continue
+        if entry.get("dataset_hash") and r["dataset"]["content_hash"] != entry["dataset_hash"]:
+            ok = False
+            lines.append(f"DATA     {label}: the items differ from the baseline's (dataset content hash)")
+            continue
+        if entry.get("config_hash") and r["codec"]["config_hash"] != entry["config_hash"]:
+            ok = False
+            lines.append(f"CONFIG   {label}: codec config or version changed ({entry['config_hash']} -> "
+                         f"{r['codec']['config_hash']}); write a new baseline on purpose if intended")
+            continue
         if r["counts"]["failed"] > entry.get("failed", 0):
             ok = False
             lines.append(f"FAILURES {label}: {r['counts']['failed']} failed items, baseline {entry.get('failed', 0)}")

@@ -90,3 +90,14 @@ def test_record_roundtrip(records):
     out, recs = records
     path = sorted((out / "results").glob("*.json"))[0]
     assert load_record(str(path))["kind"] == "bench.result"
+
+
+def test_check_refuses_other_items_or_config(records):
+    _, recs = records
+    base = make_baseline(recs)
+    changed = copy.deepcopy(recs)
+    changed[0]["dataset"]["content_hash"] = "0" * 64
+    changed[1]["codec"]["config_hash"] = "f" * 16
+    ok, lines = check(changed, base)
+    assert not ok
+    assert any(l.startswith("DATA") for l in lines) and any(l.startswith("CONFIG") for l in lines)

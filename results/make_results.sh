@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Regenerates the committed leaderboards in results/ from scratch (about an hour on 2 idle cores).
+#   results/make_results.sh [OUT]      OUT defaults to a temporary folder
+# Records of every run are copied to results/records/; tables are built from them only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-$(mktemp -d)}
+J=${JOBS:-2}
+
+BASELINES="identity mulaw-12bit mulaw-10bit mulaw-8bit mulaw-6bit mulaw-5bit mulaw-4bit mulaw-3bit mulaw-2bit
+  mp3-8k mp3-16k mp3-24k mp3-32k mp3-64k opus-6k opus-8k opus-12k opus-16k opus-24k
+  codec2-700 codec2-1200 codec2-1600 codec2-2400 codec2-3200
+  dct-q2 dct-q3 dct-q4 dct-q6 dct-q8 dct-q4-k16 dct-q4-k32 dct-q4-k64"
+RVQ="rvq-1q rvq-2q rvq-3q rvq-4q rvq-5q rvq-6q rvq-7q rvq-8q"
+SUBSET="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-8k mp3-16k opus-8k opus-16k codec2-1200 codec2-3200
+  dct-q4 dct-q4-k32 rvq-1q rvq-4q rvq-8q"
+
+AVAILABLE=$(bench list codecs --json | python3 -c "import json,sys; print(' '.join(e['name'] for e in json.load(sys.stdin)['codecs'] if not e.get('unavailable')))")
+available() {  # drop presets that `bench list` marks unavailable (e.g. no RVQ checkpoint)
+  for c in "$@"; do case " $AVAILABLE " in *" $c "*) echo "$c" ;; esac; done
+}
+
+args() { for c in "$@"; do printf -- '-c %s ' "$c"; done; }
+
+# 1. reconstruction of every preset on the test split (speakers and sentences unseen by rvq)
+bench run $(args $(available $BASELINES $RVQ)) -t reconstruction -d synth-speech-test -j "$J" --out "$OUT" --no-progress
+# 2. intelligibility and speaker on the test split, for a representative subset
+bench run $(args $(available $SUBSET)) -t asr -t speaker -d synth-speech-test -j "$J" --out "$OUT" --no-progress
+# 3. pitch and accent: preserved, and readable from tokens (classifiers need both splits)
+bench run $(args $(available $SUBSET)) -t pitch -t probe -d synth-speech -j "$J" --out "$OUT" --no-progress
+
+rm -rf results/records && mkdir -p results/records
+cp "$OUT"/results/*.json results/records/
+for f in md csv latex html; do
+  ext=$f; [ "$f" = latex ] && ext=tex
+  bench leaderboard results/records --format "$f" --output "results/leaderboard.$ext"
+done
+echo "results in results/leaderboard.md (records from $OUT)"
