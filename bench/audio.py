@@ -122,9 +122,17 @@ def content_hash(data: bytes | np.ndarray) -> str:
     return h.hexdigest()
 
 
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
 def file_hash(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 (hex) of a file's bytes, remembered per process for an unchanged (path, size, mtime)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _FILE_HASHES[key] = h.hexdigest()
+    return _FILE_HASHES[key]

@@ -25,8 +25,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from bench.codecs.base import Codec, CodecError, EncodeResult, require
-from bench.codecs.pretrained_weights import (TRANSFORMERS_WEIGHTS, backend_missing, files_hash,
-                                             force_offline, locate, require_weights, weight_files)
+from bench.codecs.pretrained_weights import (LocalWeights, TRANSFORMERS_WEIGHTS, backend_missing, force_offline, locate)
 from bench.config import ConfigError, build_config
 
 
@@ -138,7 +137,7 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-class HFCodec(Codec):
+class HFCodec(LocalWeights, Codec):
     """A ``transformers`` audio codec (EncodecModel, DacModel, MimiModel) as a bench codec."""
 
     Config = HFCodecConfig
@@ -164,20 +163,6 @@ class HFCodec(Codec):
         if directory is None:
             return "weights not found" if config.weights or config.repo_id else "needs weights=DIR"
         return backend_missing("torch", "transformers")
-
-    def weights_dir(self) -> str:
-        return require_weights(self.name, self.config.weights, self.config.repo_id, self.weight_names)
-
-    def weights_hash(self) -> str:
-        """SHA-256 of config.json and the weight file(s) that are loaded."""
-        return files_hash(weight_files(self.weights_dir(), self.weight_names) or [])
-
-    def identity(self) -> dict[str, Any]:
-        # where the weights lie is not part of what they are: the same files found through the
-        # cache or through weights=DIR give the same hash (the path stays in describe())
-        ident = super().identity()
-        ident["config"] = {k: v for k, v in ident["config"].items() if k != "weights"}
-        return ident
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Sequence
+from typing import Any, ClassVar, Sequence
 
 from bench.codecs.base import MissingDependency
 
@@ -165,3 +165,24 @@ def backend_missing(*modules: str) -> str | None:
         if not found:
             return f"{module} not installed: pip install 'bench[pretrained]'"
     return None
+
+
+class LocalWeights:
+    """Mixin for codecs whose weights are files found by :func:`locate` (``weights=DIR`` or the
+    Hugging Face cache). The codec's config has ``weights`` and ``repo_id`` fields."""
+
+    weight_names: ClassVar[tuple[str, ...]] = ()
+
+    def weights_dir(self) -> str:
+        return require_weights(self.name, self.config.weights, self.config.repo_id, self.weight_names)
+
+    def weights_hash(self) -> str:
+        """SHA-256 of config.json and the weight file(s) that are loaded."""
+        return files_hash(weight_files(self.weights_dir(), self.weight_names) or [])
+
+    def identity(self) -> dict[str, Any]:
+        # where the weights lie is not part of what they are: the same files found through the
+        # cache or through weights=DIR give the same hash (the path stays in describe())
+        ident = super().identity()  # type: ignore[misc]
+        ident["config"] = {k: v for k, v in ident["config"].items() if k != "weights"}
+        return ident

@@ -32,8 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.codecs.base import Codec, CodecError, EncodeResult, require
-from bench.codecs.pretrained_weights import (backend_missing, files_hash, force_offline, locate,
-                                             require_weights, weight_files)
+from bench.codecs.pretrained_weights import (LocalWeights, backend_missing, force_offline, locate)
 from bench.config import ConfigError, build_config
 
 
@@ -70,7 +69,7 @@ def deinterleave(tokens: np.ndarray, strides: list[int]) -> list[np.ndarray]:
     return out
 
 
-class SNACCodec(Codec):
+class SNACCodec(LocalWeights, Codec):
     """SNAC with its multi-rate codes interleaved into one token frame per coarsest step."""
 
     Config = SNACConfig
@@ -93,18 +92,6 @@ class SNACCodec(Codec):
         if locate(config.weights, config.repo_id, cls.weight_names)[0] is None:
             return "weights not found"
         return backend_missing("torch", "snac")
-
-    def weights_dir(self) -> str:
-        return require_weights(self.name, self.config.weights, self.config.repo_id, self.weight_names)
-
-    def weights_hash(self) -> str:
-        """SHA-256 of config.json and pytorch_model.bin."""
-        return files_hash(weight_files(self.weights_dir(), self.weight_names) or [])
-
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident["config"] = {k: v for k, v in ident["config"].items() if k != "weights"}
-        return ident
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from bench.audio import file_hash
 from bench.datasets.sentences import SENTENCES, sentences_hash
 
 CORPUS = "synth-speech"
@@ -303,12 +304,6 @@ def median_f0(wave: np.ndarray, sr: int, recipe: dict[str, Any]) -> float:
 # --- writing and checking ----------------------------------------------------------------------
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_sums(path: str) -> dict[str, str]:
@@ -325,7 +320,7 @@ def read_sums(path: str) -> dict[str, str]:
 def write_sums(root: str, rels: list[str]) -> None:
     with open(os.path.join(root, "SHA256SUMS"), "w", encoding="utf-8") as fh:
         for rel in sorted(rels):
-            fh.write(f"{sha256_file(os.path.join(root, rel))}  {rel}\n")
+            fh.write(f"{file_hash(os.path.join(root, rel))}  {rel}\n")
 
 
 def manifest_row(item: PlannedItem, wave: np.ndarray, f0: float) -> dict[str, Any]:

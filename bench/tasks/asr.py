@@ -28,7 +28,6 @@ Decoding is deterministic: temperature 0 only, no sampling fallback.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import sqlite3
 import time
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.audio import METRIC_SR
+from bench.audio import METRIC_SR, file_hash
 from bench.codecs.base import MissingDependency, require
 from bench.config import config_to_dict, stable_hash
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task
@@ -79,22 +78,6 @@ class AsrConfig:
 
 
 # -- provenance --------------------------------------------------------------------------------
-_SHA_CACHE: dict[tuple[str, int, float], str] = {}
-
-
-def file_sha256(path: str) -> str:
-    """SHA-256 of a (large) file, computed once per process per (path, size, mtime)."""
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
-
-
 def _version(dist: str) -> str | None:
     import importlib.metadata
 
@@ -156,7 +139,7 @@ def asr_provenance(config: AsrConfig) -> dict[str, Any]:
     prov = {
         "backend": config.backend,
         "model": _model_name(config, path),
-        "model_sha256": file_sha256(weights),
+        "model_sha256": file_hash(weights),
         "beam_size": config.beam_size if config.backend != "pocketsphinx" else None,
         "temperature": 0.0 if config.backend != "pocketsphinx" else None,
         "compute_type": config.compute_type if config.backend == "faster-whisper" else None,

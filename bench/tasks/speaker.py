@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.audio import METRIC_SR
+from bench.audio import METRIC_SR, file_hash
 from bench.codecs.base import MissingDependency, require
 from bench.config import config_to_dict
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task, summarize_metric
@@ -54,12 +54,6 @@ class SpeakerEncoder:
         raise NotImplementedError
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _module_file(module: str, filename: str) -> str | None:
@@ -96,7 +90,7 @@ class ResemblyzerEncoder(SpeakerEncoder):
         except importlib.metadata.PackageNotFoundError:
             version = None
         return {"encoder": self.name, "version": version, "weights": "pretrained.pt",
-                "weights_sha256": _sha256(weights), "trim_silence": self.trim_silence}
+                "weights_sha256": file_hash(weights), "trim_silence": self.trim_silence}
 
     def load(self, threads: int | None = None) -> None:
         require("webrtcvad", extra="speaker", package="webrtcvad-wheels")
