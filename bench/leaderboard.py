@@ -143,9 +143,10 @@ def _markdown(task: str, version: str, recs: list[dict], names: list[str]) -> st
         cells += [_cell(row[m]) for m in names]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Values are the task's summaries (means, or corpus error rates for ASR) with 95% bootstrap "
-                 "confidence intervals; kbps is measured from the tokens "
-                 "(frames x log2 vocabulary), payload kbps from the compressed bytes where a codec has them.")
+    lines.append("Values are the task's summaries (means; corpus error rates for ASR; mean accuracy over "
+                 "cross-validation splits for probes) with 95% intervals (bootstrap over items; for probes "
+                 "the spread over splits). kbps is measured from the tokens (frames x log2 vocabulary), "
+                 "payload kbps from the compressed bytes where a codec has them.")
     return "\n".join(lines) + "\n"
 
 
