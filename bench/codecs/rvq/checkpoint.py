@@ -58,7 +58,7 @@ def read_sidecar(checkpoint: str) -> dict[str, Any] | None:
         return json.load(fh)
 
 
-def export(train_checkpoint: str, dest: str = SHIPPED_CHECKPOINT) -> dict[str, Any]:
+def export(train_checkpoint: str, dest: str = SHIPPED_CHECKPOINT, note: str | None = None) -> dict[str, Any]:
     """Turn a training checkpoint (``last.pt``) into a shipped float16 one plus its sidecar."""
     import torch
 
@@ -72,6 +72,8 @@ def export(train_checkpoint: str, dest: str = SHIPPED_CHECKPOINT) -> dict[str, A
         "data_seconds": round(float(ckpt.get("data_seconds", 0.0)), 1),
         "final_loss": history[-1] if history else None,
     }
+    if note:
+        recipe["note"] = note
     return write_shipped(ckpt["model"], ckpt["model_config"], dest, recipe)
 
 

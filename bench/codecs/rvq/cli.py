@@ -42,6 +42,8 @@ def add_train_command(sub) -> None:
     p.add_argument("--ema-decay", type=float, default=0.99, help="codebook EMA decay")
     p.add_argument("--dead-fraction", type=float, default=0.25,
                    help="restart codes whose EMA usage is below this share of the mean")
+    p.add_argument("--quantizer-dropout", type=float, default=1.0,
+                   help="share of examples trained at a random depth 1..N (default 1.0)")
     p.add_argument("--speed", type=float, default=0.1, help="augmentation: resampling 1 +- speed")
     p.add_argument("--gain-db", type=float, default=6.0, help="augmentation: random gain range")
     p.add_argument("--channels", type=int, default=None, help="model width (default 16)")
@@ -52,6 +54,7 @@ def add_train_command(sub) -> None:
     p.add_argument("--report", metavar="CKPT", default=None,
                    help="print parameters, real-time factor and per-level codebook usage of a "
                         "checkpoint (training last.pt or shipped rvq.pt) on --dataset")
+    p.add_argument("--note", default=None, help="with --export: a remark kept in the sidecar JSON")
     p.add_argument("--to", default=None, help="with --export: destination .pt "
                    "(default bench/data/rvq/rvq.pt)")
     p.set_defaults(func=cmd_train)
@@ -66,7 +69,7 @@ def cmd_train(args) -> int:
     from bench.codecs.rvq import checkpoint
 
     if args.export:
-        meta = checkpoint.export(args.export, args.to or checkpoint.SHIPPED_CHECKPOINT)
+        meta = checkpoint.export(args.export, args.to or checkpoint.SHIPPED_CHECKPOINT, note=args.note)
         print(json.dumps({k: meta[k] for k in ("file", "sha256", "bytes", "steps", "data_hash")}, indent=2))
         return 0
     if args.report:
@@ -83,7 +86,7 @@ def cmd_train(args) -> int:
         seed=args.seed, batch_size=args.batch_size, segment=args.segment, lr=args.lr,
         threads=args.threads, log_every=args.log_every, checkpoint_minutes=args.checkpoint_minutes,
         ema_decay=args.ema_decay, dead_fraction=args.dead_fraction, speed=args.speed,
-        gain_db=args.gain_db,
+        gain_db=args.gain_db, quantizer_dropout=args.quantizer_dropout,
     )
     path = train(cfg, dataclasses.replace(ModelConfig(), **shape))
     print(f"checkpoint: {path}  (ship it with: bench train rvq --export {path})")

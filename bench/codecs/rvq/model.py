@@ -80,6 +80,10 @@ class RunningStandardize(nn.Module):
     def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
         self.momentum, self.eps = momentum, eps
+        #: Set by the trainer after a warm-up: training then also normalises with the running
+        #: statistics (still updating them), so training and inference see the same latents
+        #: and the deep RVQ levels, whose residuals are small, are fit to inference latents.
+        self.use_running = False
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("var", torch.ones(dim))
         self.register_buffer("initialized", torch.tensor(False))
@@ -95,6 +99,8 @@ class RunningStandardize(nn.Module):
                 else:
                     self.mean.lerp_(m, self.momentum)
                     self.var.lerp_(v, self.momentum)
+            if self.use_running:
+                m, v = self.mean, self.var
         else:
             m, v = self.mean, self.var
         return (x - m[None, :, None]) / torch.sqrt(v + self.eps)[None, :, None]

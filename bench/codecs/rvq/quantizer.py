@@ -136,7 +136,8 @@ class ResidualVQ(nn.Module):
         B, D, T = z.shape
         if n_active is None:
             n_active = torch.full((B,), self.n_q, dtype=torch.long)
-        x = self._flat(z.detach())
+        z_flat = self._flat(z)
+        x = z_flat.detach()
         residual = x
         quantized = torch.zeros_like(x)
         codes, norms, perplexity = [], [], []
@@ -151,13 +152,15 @@ class ResidualVQ(nn.Module):
             idx = level.assign(residual)
             q = level.lookup(idx)
             if self.training:
+                # Every example updates every level, whatever depth it decodes with:
+                # dropout only masks the sum below, and the codebooks see more data.
                 level.ema_update(residual, idx)
                 level.restart_dead(residual, threshold)
             codes.append(idx.view(B, T))
             quantized = quantized + mask[l, :, None] * q
             # Commitment: the part of the encoder output this level explains should stay
             # close to its code. residual_l = z - sum_{j<l} q_j with z carrying the gradient.
-            r_grad = self._flat(z) - (x - residual)
+            r_grad = z_flat - (x - residual)
             err = (r_grad - q).pow(2).mean(dim=1)
             commit = commit + (err * mask[l]).sum() / mask[l].sum().clamp(min=1.0)
             residual = residual - q

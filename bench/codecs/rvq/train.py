@@ -47,6 +47,7 @@ class TrainConfig:
     log_every: int = 25
     checkpoint_minutes: float = 3.0
     grad_clip: float = 1.0
+    norm_warmup: int = 1000  # steps of batch-statistics latent normalisation, then running
     speed: float = 0.1  # augmentation: resampling factor range 1 +- speed (pitch and formants)
     gain_db: float = 6.0  # augmentation: random gain range in dB
 
@@ -211,6 +212,7 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, Any]:
         torch.manual_seed(_step_seed(self.cfg.seed, step))
         self.model.train()
+        self.model.encoder.norm.use_running = step >= self.cfg.norm_warmup
         x = self.batch(step)
         y, q = self.model(x, self.n_active(len(x)))
         rec, terms = self.loss_fn(y, x)
