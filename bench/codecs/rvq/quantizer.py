@@ -34,6 +34,7 @@ class QuantizerOutput:
     commit_loss: torch.Tensor  # scalar
     residual_norms: torch.Tensor  # [N + 1]: mean L2 norm of the residual before level 1..N, after N
     perplexity: torch.Tensor  # [N]: exp(entropy) of each level's code usage in this batch
+    restarted: tuple[int, ...] = ()  # per level: dead codes restarted in this step (training)
 
 
 class EMACodebook(nn.Module):
@@ -140,7 +141,7 @@ class ResidualVQ(nn.Module):
         x = z_flat.detach()
         residual = x
         quantized = torch.zeros_like(x)
-        codes, norms, perplexity = [], [], []
+        codes, norms, perplexity, restarted = [], [], [], []
         commit = z.new_zeros(())
         # mask[l, b*T + t] = 1 where example b uses level l
         mask = (torch.arange(self.n_q)[:, None] < n_active[None, :]).to(x.dtype)
@@ -155,7 +156,7 @@ class ResidualVQ(nn.Module):
                 # Every example updates every level, whatever depth it decodes with:
                 # dropout only masks the sum below, and the codebooks see more data.
                 level.ema_update(residual, idx)
-                level.restart_dead(residual, threshold)
+                restarted.append(level.restart_dead(residual, threshold))
             codes.append(idx.view(B, T))
             quantized = quantized + mask[l, :, None] * q
             # Commitment: the part of the encoder output this level explains should stay
@@ -171,7 +172,7 @@ class ResidualVQ(nn.Module):
         # Straight-through estimator: forward uses the codes, backward is the identity.
         out = z + (quantized - z).detach()
         return QuantizerOutput(out, torch.stack(codes), commit / self.n_q, torch.stack(norms),
-                               torch.stack(perplexity))
+                               torch.stack(perplexity), tuple(restarted))
 
     @torch.no_grad()
     def encode(self, z: torch.Tensor, n_q: int) -> torch.Tensor:
@@ -192,12 +193,10 @@ class ResidualVQ(nn.Module):
         return out.permute(0, 2, 1)
 
     def usage(self) -> dict[str, list[float]]:
-        """Per-level EMA usage for logs: percent of codes below the dead-code threshold of
-        the last training batch (they are restarted at the next step)."""
-        dead = []
+        """Per-level EMA usage for logs: percent of codes whose EMA count is under a tenth
+        of the mean count (rarely used, but above the restart threshold)."""
+        rare = []
         for level in self.levels:
-            threshold = getattr(self, "last_threshold", None)
-            if threshold is None:
-                threshold = self.dead_fraction * float(level.cluster_size.mean())
-            dead.append(float((level.cluster_size < threshold).float().mean() * 100))
-        return {"dead_pct": dead}
+            mean = float(level.cluster_size.mean())
+            rare.append(float((level.cluster_size < 0.1 * mean).float().mean() * 100))
+        return {"rare_pct": rare}

@@ -223,6 +223,7 @@ class Trainer:
         self.opt.step()
         return {"loss": float(loss.detach()), **terms, "commit": float(q.commit_loss.detach()),
                 "perplexity": [round(float(p), 1) for p in q.perplexity],
+                "restarted": list(q.restarted),
                 "residual": [round(float(r), 4) for r in q.residual_norms]}
 
     def run(self) -> int:
@@ -267,7 +268,12 @@ class Trainer:
             rec[key] = round(float(np.mean([a[key] for a in acc])), 4)
         rec["perplexity"] = np.mean([a["perplexity"] for a in acc], axis=0).round(1).tolist()
         rec["residual"] = np.mean([a["residual"] for a in acc], axis=0).round(4).tolist()
-        rec["dead_pct"] = [round(d, 1) for d in self.model.quantizer.usage()["dead_pct"]]
+        # Dead codes: share of each codebook restarted during this logging window (a code
+        # restarted twice counts twice), then the share that is rarely used but still alive.
+        size = self.model_cfg.codebook_size
+        rec["restarted_pct"] = [round(100.0 * sum(r) / size, 1)
+                                for r in zip(*[a["restarted"] for a in acc])]
+        rec["rare_pct"] = [round(d, 1) for d in self.model.quantizer.usage()["rare_pct"]]
         self.history.append({k: rec[k] for k in ("step", "loss", "mel", "stft", "commit")})
         self.log(json.dumps(rec))
 
