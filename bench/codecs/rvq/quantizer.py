@@ -191,12 +191,3 @@ class ResidualVQ(nn.Module):
         """Codes [n, B, T] (n <= n_q, the first n levels) -> latents [B, D, T]."""
         out = sum(self.levels[l].lookup(codes[l]) for l in range(codes.shape[0]))
         return out.permute(0, 2, 1)
-
-    def usage(self) -> dict[str, list[float]]:
-        """Per-level EMA usage for logs: percent of codes whose EMA count is under a tenth
-        of the mean count (rarely used, but above the restart threshold)."""
-        rare = []
-        for level in self.levels:
-            mean = float(level.cluster_size.mean())
-            rare.append(float((level.cluster_size < 0.1 * mean).float().mean() * 100))
-        return {"rare_pct": rare}

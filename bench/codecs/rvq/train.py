@@ -269,11 +269,10 @@ class Trainer:
         rec["perplexity"] = np.mean([a["perplexity"] for a in acc], axis=0).round(1).tolist()
         rec["residual"] = np.mean([a["residual"] for a in acc], axis=0).round(4).tolist()
         # Dead codes: share of each codebook restarted during this logging window (a code
-        # restarted twice counts twice), then the share that is rarely used but still alive.
+        # restarted twice counts twice).
         size = self.model_cfg.codebook_size
         rec["restarted_pct"] = [round(100.0 * sum(r) / size, 1)
                                 for r in zip(*[a["restarted"] for a in acc])]
-        rec["rare_pct"] = [round(d, 1) for d in self.model.quantizer.usage()["rare_pct"]]
         self.history.append({k: rec[k] for k in ("step", "loss", "mel", "stft", "commit")})
         self.log(json.dumps(rec))
 
