@@ -220,8 +220,10 @@ def tool_versions(recipe: dict[str, Any]) -> dict[str, Any]:
 
 
 MBROLA_HINT = (
-    "MBROLA voices are in Debian contrib/non-free. Without changing the system sources: "
-    "echo 'deb http://deb.debian.org/debian bookworm main contrib non-free' > /tmp/mb.list && "
+    "MBROLA voices are in Debian's contrib and non-free components. Without changing the system "
+    "sources: copy the 'deb' line of your Debian mirror from /etc/apt/sources.list (or the URIs "
+    "and Suites of /etc/apt/sources.list.d/debian.sources) into /tmp/mb.list with the components "
+    "'main contrib non-free', then: "
     "apt-get -o Dir::Etc::SourceList=/tmp/mb.list -o Dir::Etc::SourceParts=/dev/null update && "
     "apt-get -o Dir::Etc::SourceList=/tmp/mb.list -o Dir::Etc::SourceParts=/dev/null install -y "
     "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
