@@ -162,6 +162,25 @@ class Codec:
         raise NotImplementedError
 
 
+class ByteStreamCodec(Codec):
+    """A codec whose tokens are the bytes of its compressed stream (MP3 frames, Opus packets):
+    one stream of 256 symbols, nominally ``config.bitrate_kbps * 1000 / 8`` tokens per second
+    at ``config.sample_rate``."""
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        """Nominal bytes (tokens) per second."""
+        return self.config.bitrate_kbps * 1000.0 / 8.0
+
+    @property
+    def vocab_sizes(self) -> tuple[int, ...]:
+        return (256,)
+
+
 def token_bitrate(codec: Codec, tokens: np.ndarray, duration: float) -> float:
     """Measured bits per second of a token array: frames x sum(log2 vocab) / duration."""
     if duration <= 0:

@@ -30,7 +30,7 @@ import io
 
 import numpy as np
 
-from bench.codecs.base import Codec, CodecError, EncodeResult, require
+from bench.codecs.base import ByteStreamCodec, CodecError, EncodeResult, require
 
 #: LAME's encoder delay (576) plus the mpg123 decoder delay (529), in samples of the MP3 stream.
 MP3_DELAY = 1105
@@ -61,7 +61,7 @@ class MP3Config:
             raise ValueError(f"out_sample_rate must be 0 or an MPEG-2/2.5 rate, got {self.out_sample_rate}")
 
 
-class MP3(Codec):
+class MP3(ByteStreamCodec):
     """LAME CBR at ``bitrate_kbps``; tokens are the MP3 bytes (one stream, vocabulary 256)."""
 
     Config = MP3Config
@@ -69,19 +69,6 @@ class MP3(Codec):
     extra = "baselines"
     #: Byte count = bitrate/8 per second plus a fixed 2-3 frame overhead (see module docstring).
     variable_frame_count = True
-
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def frame_rate(self) -> float:
-        """Nominal bytes (tokens) per second."""
-        return self.config.bitrate_kbps * 1000.0 / 8.0
-
-    @property
-    def vocab_sizes(self) -> tuple[int, ...]:
-        return (256,)
 
     @property
     def length_slack(self) -> int:

@@ -24,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-from bench.codecs.base import Codec, CodecError, EncodeResult, MissingDependency, require
+from bench.codecs.base import ByteStreamCodec, CodecError, EncodeResult, MissingDependency, require
 
 OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 OPUS_FRAME_MS = (2.5, 5.0, 10.0, 20.0, 40.0, 60.0)
@@ -58,25 +58,12 @@ class OpusConfig:
             raise ValueError(f"complexity must be 0..10, got {self.complexity}")
 
 
-class Opus(Codec):
+class Opus(ByteStreamCodec):
     """libopus hard CBR; tokens are the packet bytes (one stream, vocabulary 256)."""
 
     Config = OpusConfig
     version = "1"
     extra = "baselines"
-
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def frame_rate(self) -> float:
-        """Bytes (tokens) per second."""
-        return self.config.bitrate_kbps * 1000.0 / 8.0
-
-    @property
-    def vocab_sizes(self) -> tuple[int, ...]:
-        return (256,)
 
     @property
     def packet_samples(self) -> int:

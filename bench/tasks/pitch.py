@@ -29,7 +29,7 @@ import numpy as np
 from bench.audio import METRIC_SR
 from bench.tasks.base import (Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task,
                               bootstrap_ci, summarize_metric)
-from bench.tasks.probe import praat_f0
+from bench.tasks.probe import praat_f0, require_backends
 
 #: Metrics measured per item (means with bootstrap intervals at corpus level).
 ITEM_METRICS = ("f0_rmse_cents", "gpe", "vde", "f0_corr")
@@ -104,10 +104,7 @@ class Pitch(Task):
     )
 
     def _load(self) -> None:
-        from bench.codecs.base import require
-
-        require("parselmouth", "probe", "praat-parselmouth")
-        require("sklearn", "probe", "scikit-learn")
+        require_backends()
 
     def measure(self, item: ItemContext) -> Measurement:
         cfg = self.config

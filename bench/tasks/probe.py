@@ -124,6 +124,14 @@ def utterance_features(tokens: np.ndarray, buckets: int) -> np.ndarray:
     return counts
 
 
+def require_backends() -> None:
+    """Praat and scikit-learn, which the pitch and probe tasks need (extra ``probe``)."""
+    from bench.codecs.base import require
+
+    require("parselmouth", "probe", "praat-parselmouth")
+    require("sklearn", "probe", "scikit-learn")
+
+
 def praat_f0(wave: np.ndarray, floor: float, ceiling: float, hop: float) -> tuple[np.ndarray, np.ndarray]:
     """Praat's autocorrelation pitch (Boersma, 1993): frame times (s) and F0 in Hz (0 = unvoiced)."""
     from bench.codecs.base import require
@@ -166,7 +174,7 @@ def frame_features(
     cell_of_token = np.floor(((np.arange(T) + 0.5) / frame_rate) / hop).astype(np.int64)
     indptr, indices, data = [0], [], []
     for i in pick:
-        cols, vals = [], []
+        cols = []
         for j, cell in enumerate((i - 1, i, i + 1)):
             lo, hi = np.searchsorted(cell_of_token, [cell, cell + 1])
             if hi <= lo:
@@ -313,10 +321,7 @@ class Probe(Task):
         self._memo: dict[tuple, dict[str, Any]] = {}
 
     def _load(self) -> None:
-        from bench.codecs.base import require
-
-        require("parselmouth", "probe", "praat-parselmouth")
-        require("sklearn", "probe", "scikit-learn")
+        require_backends()
 
     def measure(self, item: ItemContext) -> Measurement:
         cfg = self.config
