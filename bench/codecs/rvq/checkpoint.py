@@ -28,7 +28,7 @@ MAX_BYTES = 10 * 1024 * 1024
 _TRAINING_ONLY = ("cluster_size", "embed_sum")
 
 TRAIN_HINT = (
-    "train one with `bench train rvq --dataset synth-speech:subset=train --steps 6000 "
+    "train one with `bench train rvq --dataset synth-speech:subset=train --steps 12000 "
     "--out runs/rvq`, then ship it with `bench train rvq --export runs/rvq/last.pt`"
 )
 
@@ -71,6 +71,7 @@ def export(train_checkpoint: str, dest: str = SHIPPED_CHECKPOINT, note: str | No
         "data_hash": ckpt["data_hash"],
         "data_seconds": round(float(ckpt.get("data_seconds", 0.0)), 1),
         "final_loss": history[-1] if history else None,
+        "phases": json.loads(ckpt.get("phases", "[]")),
     }
     if note:
         recipe["note"] = note

@@ -6,7 +6,7 @@ import argparse
 
 EXAMPLES = """\
 examples:
-  bench train rvq --dataset synth-speech:subset=train --steps 6000 --out runs/rvq
+  bench train rvq --dataset synth-speech:subset=train --steps 12000 --out runs/rvq
       train (or resume from runs/rvq/last.pt); Ctrl-C saves; logs to runs/rvq/train.log
   bench train rvq --dataset synth-speech:subset=train \\
       --dataset manifest:path=../shared/realspeech/manifest.jsonl --out runs/rvq
@@ -30,7 +30,7 @@ def add_train_command(sub) -> None:
     p.add_argument("model", choices=["rvq"], help="which model to train")
     p.add_argument("--dataset", "-d", action="append", dest="datasets",
                    help="training data, repeatable (default: synth-speech:subset=train)")
-    p.add_argument("--steps", type=int, default=6000, help="total optimizer steps (default 6000)")
+    p.add_argument("--steps", type=int, default=12000, help="total optimizer steps (default 12000)")
     p.add_argument("--out", "-o", default="runs/rvq", help="run folder (default runs/rvq)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
@@ -46,7 +46,21 @@ def add_train_command(sub) -> None:
                    help="share of examples trained at a random depth 1..N (default 1.0)")
     p.add_argument("--speed", type=float, default=0.1, help="augmentation: resampling 1 +- speed")
     p.add_argument("--gain-db", type=float, default=6.0, help="augmentation: random gain range")
+    p.add_argument("--wave-weight", type=float, default=None,
+                   help="weight of the time-domain L1 loss term (default: TrainConfig)")
+    p.add_argument("--complex-weight", type=float, default=None,
+                   help="weight of the compressed complex STFT loss (default: TrainConfig)")
+    p.add_argument("--lr-decay", type=float, default=None,
+                   help="share of the final steps over which the learning rate falls linearly "
+                        "to 5%% of --lr (default 0.3; 0 keeps it constant)")
+    p.add_argument("--distill-weight", type=float, default=None,
+                   help="> 0: distil Whisper tiny.en encoder features into RVQ level 1 "
+                        "(Mimi-style; needs the asr extra)")
+    p.add_argument("--distill-model", default=None, metavar="DIR",
+                   help="CTranslate2 Whisper directory for --distill-weight (default: bundled tiny.en)")
     p.add_argument("--channels", type=int, default=None, help="model width (default 16)")
+    p.add_argument("--strides", default=None,
+                   help="encoder strides, comma-separated; their product is the hop (default 2,4,5,8)")
     p.add_argument("--n-q", type=int, default=None, help="RVQ levels (default 8)")
     p.add_argument("--codebook-size", type=int, default=None, help="codes per level (default 1024)")
     p.add_argument("--export", metavar="CKPT", default=None,
@@ -81,12 +95,17 @@ def cmd_train(args) -> int:
 
     shape = {k: v for k, v in {"channels": args.channels, "n_q": args.n_q,
                                 "codebook_size": args.codebook_size}.items() if v is not None}
+    if args.strides:
+        shape["strides"] = tuple(int(s) for s in args.strides.split(","))
+    optional = {k: getattr(args, k) for k in ("wave_weight", "complex_weight", "lr_decay", "distill_weight",
+                                        "distill_model")
+                if getattr(args, k) is not None}  # unset: TrainConfig's default
     cfg = TrainConfig(
         datasets=tuple(args.datasets or TrainConfig.datasets), steps=args.steps, out=args.out,
         seed=args.seed, batch_size=args.batch_size, segment=args.segment, lr=args.lr,
         threads=args.threads, log_every=args.log_every, checkpoint_minutes=args.checkpoint_minutes,
         ema_decay=args.ema_decay, dead_fraction=args.dead_fraction, speed=args.speed,
-        gain_db=args.gain_db, quantizer_dropout=args.quantizer_dropout,
+        gain_db=args.gain_db, quantizer_dropout=args.quantizer_dropout, **optional,
     )
     path = train(cfg, dataclasses.replace(ModelConfig(), **shape))
     print(f"checkpoint: {path}  (ship it with: bench train rvq --export {path})")

@@ -7,6 +7,14 @@
 - Multi-resolution STFT: spectral convergence + log-magnitude L1 at three resolutions
   (Yamamoto et al. 2020, Parallel WaveGAN, sec. 2.3).
 - A small time-domain L1 term (EnCodec, eq. 1, weight 0.1).
+- A power-law compressed complex STFT term: the distance between S|S|^(c-1) of estimate
+  and target, c = 0.3 (the compression used in speech enhancement, e.g. Wilson et al. 2018,
+  "Exploring tradeoffs in models for low-latency speech enhancement"). Magnitude terms alone
+  carry no phase, and a raw waveform L1 weighs quiet bands too little to pull the decoder
+  out of a random-phase solution: in our CPU runs a model trained with mel + STFT + L1 kept
+  an SI-SDR near -35 dB, while adding this term brought an unquantized model from -40 dB
+  to +2 dB in 300 steps with no loss in mel distance. Phase is what PESQ and F0 trackers
+  need.
 """
 
 from __future__ import annotations
@@ -65,17 +73,43 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
+class CompressedComplexSTFTLoss(nn.Module):
+    """Mean squared distance of power-law compressed complex spectra, averaged over
+    resolutions; inputs [B, n]."""
+
+    def __init__(self, n_ffts: tuple[int, ...] = (256, 512, 1024), power: float = 0.3):
+        super().__init__()
+        self.n_ffts, self.power = n_ffts, power
+        for n_fft in n_ffts:
+            self.register_buffer(f"win{n_fft}", torch.hann_window(n_fft), persistent=False)
+
+    def _compressed(self, x: torch.Tensor, n_fft: int) -> torch.Tensor:
+        spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=getattr(self, f"win{n_fft}"),
+                          center=True, return_complex=True)
+        return spec * (spec.abs() + 1e-8).pow(self.power - 1.0)
+
+    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        total = y.new_zeros(())
+        for n_fft in self.n_ffts:
+            total = total + (self._compressed(y, n_fft) - self._compressed(x, n_fft)).abs().pow(2).mean()
+        return total / len(self.n_ffts)
+
+
 class ReconstructionLoss(nn.Module):
     """Weighted sum of the terms; returns the total and each term (for logs)."""
 
     def __init__(self, sample_rate: int = 16_000, mel_weight: float = 1.0, stft_weight: float = 1.0,
-                 time_weight: float = 0.1):
+                 time_weight: float = 0.1, complex_weight: float = 3.0):
         super().__init__()
         self.mel, self.stft = MultiScaleMelLoss(sample_rate), MultiResolutionSTFTLoss()
-        self.weights = {"mel": mel_weight, "stft": stft_weight, "l1": time_weight}
+        self.complex = CompressedComplexSTFTLoss()
+        self.weights = {"mel": mel_weight, "stft": stft_weight, "l1": time_weight,
+                        "complex": complex_weight}
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         y, x = y.reshape(y.shape[0], -1), x.reshape(x.shape[0], -1)
         terms = {"mel": self.mel(y, x), "stft": self.stft(y, x), "l1": (y - x).abs().mean()}
+        if self.weights["complex"]:
+            terms["complex"] = self.complex(y, x)
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, {k: float(v.detach()) for k, v in terms.items()}

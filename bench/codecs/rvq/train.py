@@ -31,7 +31,7 @@ class TrainError(ValueError):
 @dataclasses.dataclass
 class TrainConfig:
     datasets: tuple[str, ...] = ("synth-speech:subset=train",)
-    steps: int = 20_000
+    steps: int = 12_000
     out: str = "runs/rvq"
     seed: int = 0
     batch_size: int = 8
@@ -50,6 +50,13 @@ class TrainConfig:
     norm_warmup: int = 1000  # steps of batch-statistics latent normalisation, then running
     speed: float = 0.1  # augmentation: resampling factor range 1 +- speed (pitch and formants)
     gain_db: float = 6.0  # augmentation: random gain range in dB
+    wave_weight: float = 0.1  # weight of the time-domain L1 term
+    complex_weight: float = 3.0  # weight of the compressed complex STFT term (phase)
+    lr_decay: float = 0.3  # last share of the steps over which the learning rate falls
+    # linearly to lr_floor * lr (0: constant rate)
+    lr_floor: float = 0.05
+    distill_weight: float = 0.0  # > 0: pull level 1 toward Whisper encoder features (distill.py)
+    distill_model: str = ""  # CTranslate2 Whisper directory ("" = the bundled tiny.en)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -120,6 +127,10 @@ def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: i
     return torch.from_numpy(out)
 
 
+#: TrainConfig fields that do not change what is learned (bookkeeping).
+_NOT_RECIPE = ("out", "log_every", "checkpoint_minutes")
+
+
 def _step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2 ** 63)
 
@@ -141,13 +152,29 @@ class Trainer:
         self.model.quantizer.dead_fraction = cfg.dead_fraction
         for level in self.model.quantizer.levels:
             level.decay = cfg.ema_decay
-        self.loss_fn = ReconstructionLoss(model_cfg.sample_rate)
+        self.loss_fn = ReconstructionLoss(model_cfg.sample_rate, time_weight=cfg.wave_weight,
+                                          complex_weight=cfg.complex_weight)
         # Adam with beta1 = 0.5 as in EnCodec's training setup.
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
         self.step = 0
         hop = model_cfg.hop
         self.length = max(hop, int(round(cfg.segment * model_cfg.sample_rate / hop)) * hop)
         self.history: list[dict[str, Any]] = []
+        self.distill: Any = None
+        if cfg.distill_weight > 0:
+            self._init_distill()
+        #: Recipe changes made on resuming (e.g. a lower --lr from some step on), so the
+        #: shipped sidecar tells the whole recipe, not only the last command's.
+        self.phases: list[dict[str, Any]] = []
+
+    def _init_distill(self) -> None:
+        from bench.codecs.rvq.distill import DistillHead, whisper_features
+
+        self.log(f"computing Whisper encoder targets for {len(self.corpus.waves)} utterances")
+        self.targets = whisper_features(self.corpus.waves, self.cfg.distill_model, self.cfg.threads)
+        self.distill = DistillHead(self.model_cfg.latent_dim, self.targets[0].shape[1])
+        # Its own optimizer, so a plain checkpoint can be fine-tuned with distillation.
+        self.distill_opt = torch.optim.Adam(self.distill.parameters(), lr=self.cfg.lr, betas=(0.5, 0.9))
 
     # -- checkpoints ----------------------------------------------------------------------
     @property
@@ -165,6 +192,9 @@ class Trainer:
             "data_hash": self.corpus.data_hash,
             "data_seconds": self.corpus.seconds,
             "history": json.dumps(self.history),
+            "phases": json.dumps(self.phases),
+            **({"distill_head": self.distill.state_dict(),
+                "distill_optimizer": self.distill_opt.state_dict()} if self.distill else {}),
         }
 
     def save(self) -> str:
@@ -185,7 +215,18 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
+        if self.distill is not None and "distill_head" in ckpt:
+            self.distill.load_state_dict(ckpt["distill_head"])
+            self.distill_opt.load_state_dict(ckpt["distill_optimizer"])
         self.history = json.loads(ckpt.get("history", "[]"))
+        self.phases = json.loads(ckpt.get("phases", "[]"))
+        # A field the checkpoint predates counts as its default.
+        old = {**TrainConfig().to_dict(), **ckpt.get("train_config", {})}
+        changed = {k: [old[k], v] for k, v in self.cfg.to_dict().items()
+                   if k not in _NOT_RECIPE and old[k] != v}
+        if changed:
+            self.phases.append({"from_step": self.step, "changed": changed})
+            self.log(f"recipe changed at step {self.step}: {json.dumps(changed)}")
         self.log(f"resumed from {self.last_path} at step {self.step}")
         return True
 
@@ -193,6 +234,13 @@ class Trainer:
     def batch(self, step: int, stream: int = 0) -> torch.Tensor:
         """The crops of ``step`` (stream 0: training, 1: k-means init), fixed by the seed."""
         rng = np.random.default_rng([self.cfg.seed, stream, step])
+        if self.distill is not None:
+            from bench.codecs.rvq.distill import aligned_batch
+
+            x, self._batch_targets = aligned_batch(
+                self.corpus.waves, self.targets, rng, self.cfg.batch_size,
+                self.length // self.model_cfg.hop, self.model_cfg.hop, self.cfg.gain_db)
+            return x
         return sample_batch(self.corpus, rng, self.cfg.batch_size, self.length,
                             self.cfg.speed, self.cfg.gain_db)
 
@@ -209,18 +257,44 @@ class Trainer:
         keep_full = torch.rand(batch) >= self.cfg.quantizer_dropout
         return torch.where(keep_full, torch.full_like(depth, n), depth)
 
+    def learning_rate(self, step: int) -> float:
+        """Constant, then a linear fall to ``lr_floor * lr`` over the last ``lr_decay`` of
+        the steps (a function of the step alone, so resuming gives the same rate)."""
+        cfg = self.cfg
+        start = cfg.steps * (1.0 - cfg.lr_decay)
+        if cfg.lr_decay <= 0 or step < start:
+            return cfg.lr
+        frac = min(1.0, (step - start) / max(1.0, cfg.steps - start))
+        return cfg.lr * (1.0 - (1.0 - cfg.lr_floor) * frac)
+
     def train_step(self, step: int) -> dict[str, Any]:
         torch.manual_seed(_step_seed(self.cfg.seed, step))
+        for group in self.opt.param_groups:
+            group["lr"] = self.learning_rate(step)
         self.model.train()
         self.model.encoder.norm.use_running = step >= self.cfg.norm_warmup
         x = self.batch(step)
-        y, q = self.model(x, self.n_active(len(x)))
+        z = self.model.encoder(x)
+        q = self.model.quantizer(z, self.n_active(len(x)))
+        y = self.model.decoder(q.quantized)
         rec, terms = self.loss_fn(y, x)
         loss = rec + self.cfg.commit_weight * q.commit_loss
+        if self.distill is not None:
+            zt = z.permute(0, 2, 1)  # [B, T, D]
+            code = self.model.quantizer.levels[0].lookup(q.codes[0])
+            first = zt + (code - zt).detach()  # straight-through, like the quantizer
+            distill = self.distill.loss(first, self._batch_targets)
+            loss = loss + self.cfg.distill_weight * distill
+            terms["distill"] = float(distill.detach())
+            self.distill_opt.zero_grad(set_to_none=True)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
+        if self.distill is not None:
+            for group in self.distill_opt.param_groups:
+                group["lr"] = self.learning_rate(step)
+            self.distill_opt.step()
         return {"loss": float(loss.detach()), **terms, "commit": float(q.commit_loss.detach()),
                 "perplexity": [round(float(p), 1) for p in q.perplexity],
                 "restarted": list(q.restarted),
@@ -264,8 +338,10 @@ class Trainer:
 
     def _log(self, acc: list[dict[str, Any]], seconds: float) -> None:
         rec: dict[str, Any] = {"step": self.step, "s_per_step": round(seconds / len(acc), 3)}
-        for key in ("loss", "mel", "stft", "l1", "commit"):
-            rec[key] = round(float(np.mean([a[key] for a in acc])), 4)
+        rec["lr"] = round(self.learning_rate(self.step - 1), 6)
+        for key in ("loss", "mel", "stft", "l1", "complex", "distill", "commit"):
+            if key in acc[0]:
+                rec[key] = round(float(np.mean([a[key] for a in acc])), 4)
         rec["perplexity"] = np.mean([a["perplexity"] for a in acc], axis=0).round(1).tolist()
         rec["residual"] = np.mean([a["residual"] for a in acc], axis=0).round(4).tolist()
         # Dead codes: share of each codebook restarted during this logging window (a code
@@ -273,7 +349,8 @@ class Trainer:
         size = self.model_cfg.codebook_size
         rec["restarted_pct"] = [round(100.0 * sum(r) / size, 1)
                                 for r in zip(*[a["restarted"] for a in acc])]
-        self.history.append({k: rec[k] for k in ("step", "loss", "mel", "stft", "commit")})
+        self.history.append({k: rec[k] for k in ("step", "loss", "mel", "stft", "complex", "distill", "commit")
+                             if k in rec})
         self.log(json.dumps(rec))
 
 
