@@ -272,3 +272,36 @@ def test_whisper_distillation_step_runs_and_lowers_its_loss(tmp_path):
     trainer.kmeans_init()
     losses = [trainer.train_step(0)["distill"] for _ in range(6)]
     assert losses[-1] < losses[0], losses
+
+
+def test_a_non_finite_batch_is_skipped_without_touching_the_weights(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.kmeans_init()
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    bad = trainer.batch(0)
+    bad[0, 0, 100] = float("nan")
+    trainer.batch = lambda step, stream=0: bad
+    assert trainer.train_step(0) == {"skipped": True} and trainer.skipped == 1
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_folding_the_latent_norm_keeps_the_encoder_and_bounds_its_scale():
+    """Folding the running statistics into the last conv changes nothing the encoder
+    computes, even when the pre-norm scale has drifted far beyond float16 (seen in training)."""
+    torch.manual_seed(0)
+    model = RVQAutoencoder(TINY).eval()
+    conv = model.encoder.net[-1]
+    with torch.no_grad():  # drift: the pre-norm output grows by 1e12
+        conv.parametrizations.weight.original0.mul_(1e12)
+        conv.bias.mul_(1e12)
+        x = torch.from_numpy(probe_signal(16_000, 0.4))[None, None]
+        raw = model.encoder.net(x)
+        model.encoder.norm.mean.copy_(raw.mean(dim=(0, 2)))
+        model.encoder.norm.var.copy_(raw.var(dim=(0, 2)))
+        before = model.encoder(x)
+        model.encoder.fold_norm()
+        after = model.encoder(x)
+    assert torch.allclose(before, after, atol=1e-4), (before - after).abs().max()
+    assert model.encoder.net(x).abs().max() < 100
+    assert torch.isfinite(model.encoder.norm.var.half()).all()

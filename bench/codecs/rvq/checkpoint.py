@@ -83,11 +83,19 @@ def write_shipped(state_dict: dict[str, Any], model_config: dict[str, Any], dest
     """Write float16 inference weights to ``dest`` and the JSON sidecar (SHA-256 + recipe)."""
     import torch
 
+    from bench.codecs.rvq.model import RVQAutoencoder
+
+    model = RVQAutoencoder(ModelConfig.from_dict(model_config))
+    model.load_state_dict(state_dict)
+    model.encoder.fold_norm()  # the pre-norm scale can exceed float16; folding removes it
     weights = {
         k: (v.half() if v.is_floating_point() else v)
-        for k, v in state_dict.items()
+        for k, v in model.state_dict().items()
         if k.rsplit(".", 1)[-1] not in _TRAINING_ONLY
     }
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CodecError(f"cannot ship: non-finite float16 weights in {', '.join(bad[:5])}")
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     tmp = dest + ".tmp"
     torch.save({"format": "bench-rvq/1", "model_config": model_config, "weights": weights}, tmp)

@@ -91,7 +91,8 @@ class CompressedComplexSTFTLoss(nn.Module):
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         total = y.new_zeros(())
         for n_fft in self.n_ffts:
-            total = total + (self._compressed(y, n_fft) - self._compressed(x, n_fft)).abs().pow(2).mean()
+            diff = self._compressed(y, n_fft) - self._compressed(x, n_fft)
+            total = total + (diff.real.pow(2) + diff.imag.pow(2)).mean()
         return total / len(self.n_ffts)
 
 

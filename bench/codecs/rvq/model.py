@@ -92,7 +92,9 @@ class RunningStandardize(nn.Module):
         if self.training:
             m, v = x.mean(dim=(0, 2)), x.var(dim=(0, 2))
             with torch.no_grad():
-                if not bool(self.initialized):
+                if not bool(torch.isfinite(m).all() and torch.isfinite(v).all()):
+                    pass  # a non-finite batch (skipped by the trainer) must not poison the stats
+                elif not bool(self.initialized):
                     self.mean.copy_(m)
                     self.var.copy_(v)
                     self.initialized.fill_(True)
@@ -123,6 +125,25 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.net(x))
+
+    @torch.no_grad()
+    def fold_norm(self) -> None:
+        """Fold the running statistics into the last conv (as batch norm is folded for
+        inference): the encoder computes the same function, and the norm becomes the
+        identity (mean 0, variance 1).
+
+        Needed because nothing bounds the scale before the norm: the loss cannot see it, and
+        over thousands of Adam steps the weight-norm gains multiply it up (we saw 1e19 at step
+        6,800, whose square overflows float32 and whose running statistics overflow the
+        float16 of the shipped file). The trainer folds every few hundred steps; export
+        folds before writing.
+        """
+        conv = self.net[-1]
+        scale = torch.rsqrt(self.norm.var + self.norm.eps)
+        conv.parametrizations.weight.original0.mul_(scale[:, None, None])
+        conv.bias.copy_((conv.bias - self.norm.mean) * scale)
+        self.norm.mean.zero_()
+        self.norm.var.fill_(1.0 - self.norm.eps)
 
 
 class Decoder(nn.Module):

@@ -152,7 +152,8 @@ class ResidualVQ(nn.Module):
             norms.append(residual.norm(dim=1).mean())
             idx = level.assign(residual)
             q = level.lookup(idx)
-            if self.training:
+            if self.training and bool(torch.isfinite(residual).all()):
+                # (A non-finite batch is skipped by the trainer; keep it out of the codebooks.)
                 # Every example updates every level, whatever depth it decodes with:
                 # dropout only masks the sum below, and the codebooks see more data.
                 level.ema_update(residual, idx)

@@ -127,6 +127,9 @@ def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: i
     return torch.from_numpy(out)
 
 
+#: Steps between folds of the latent norm's running statistics into the encoder's last conv.
+_FOLD_EVERY = 250
+
 #: TrainConfig fields that do not change what is learned (bookkeeping).
 _NOT_RECIPE = ("out", "log_every", "checkpoint_minutes")
 
@@ -161,6 +164,7 @@ class Trainer:
         self.length = max(hop, int(round(cfg.segment * model_cfg.sample_rate / hop)) * hop)
         self.history: list[dict[str, Any]] = []
         self.distill: Any = None
+        self.skipped = 0  # updates skipped for a non-finite loss or gradient
         if cfg.distill_weight > 0:
             self._init_distill()
         #: Recipe changes made on resuming (e.g. a lower --lr from some step on), so the
@@ -289,7 +293,13 @@ class Trainer:
             self.distill_opt.zero_grad(set_to_none=True)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+            # One bad batch must not poison the weights: skip the update, say which term.
+            bad = [k for k, v in terms.items() if not np.isfinite(v)] or ["gradient"]
+            self.log(f"step {step}: non-finite {', '.join(bad)}; update skipped")
+            self.skipped += 1
+            return {"skipped": True}
         self.opt.step()
         if self.distill is not None:
             for group in self.distill_opt.param_groups:
@@ -319,9 +329,13 @@ class Trainer:
         last_save, t0, acc = time.monotonic(), time.monotonic(), []
         try:
             while self.step < cfg.steps and not stop["flag"]:
-                acc.append(self.train_step(self.step))
+                if self.step >= cfg.norm_warmup and self.step % _FOLD_EVERY == 0:
+                    self.model.encoder.fold_norm()  # keep the pre-norm scale bounded
+                out = self.train_step(self.step)
+                if not out.get("skipped"):
+                    acc.append(out)
                 self.step += 1
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                if (self.step % cfg.log_every == 0 or self.step == cfg.steps) and acc:
                     self._log(acc, time.monotonic() - t0)
                     acc, t0 = [], time.monotonic()
                 if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
