@@ -126,25 +126,6 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.net(x))
 
-    @torch.no_grad()
-    def fold_norm(self) -> None:
-        """Fold the running statistics into the last conv (as batch norm is folded for
-        inference): the encoder computes the same function, and the norm becomes the
-        identity (mean 0, variance 1).
-
-        Needed because nothing bounds the scale before the norm: the loss cannot see it, and
-        over thousands of Adam steps the weight-norm gains multiply it up (we saw 1e19 at step
-        6,800, whose square overflows float32 and whose running statistics overflow the
-        float16 of the shipped file). The trainer folds every few hundred steps; export
-        folds before writing.
-        """
-        conv = self.net[-1]
-        scale = torch.rsqrt(self.norm.var + self.norm.eps)
-        conv.parametrizations.weight.original0.mul_(scale[:, None, None])
-        conv.bias.copy_((conv.bias - self.norm.mean) * scale)
-        self.norm.mean.zero_()
-        self.norm.var.fill_(1.0 - self.norm.eps)
-
 
 class Decoder(nn.Module):
     """Latents [B, latent_dim, T] -> waveform [B, 1, T * hop] (mirror of the encoder)."""

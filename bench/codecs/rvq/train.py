@@ -127,9 +127,6 @@ def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: i
     return torch.from_numpy(out)
 
 
-#: Steps between folds of the latent norm's running statistics into the encoder's last conv.
-_FOLD_EVERY = 250
-
 #: TrainConfig fields that do not change what is learned (bookkeeping).
 _NOT_RECIPE = ("out", "log_every", "checkpoint_minutes")
 
@@ -329,8 +326,6 @@ class Trainer:
         last_save, t0, acc = time.monotonic(), time.monotonic(), []
         try:
             while self.step < cfg.steps and not stop["flag"]:
-                if self.step >= cfg.norm_warmup and self.step % _FOLD_EVERY == 0:
-                    self.model.encoder.fold_norm()  # keep the pre-norm scale bounded
                 out = self.train_step(self.step)
                 if not out.get("skipped"):
                     acc.append(out)
