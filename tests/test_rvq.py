@@ -307,3 +307,25 @@ def test_values_outside_float16_are_shipped_as_float32(tmp_path):
     assert weights["decoder.net.0.bias"].dtype == torch.float16
     shipped = ckpt.build_model(dest)
     assert torch.equal(shipped.encode(x, TINY.n_q), model.encode(x, TINY.n_q))
+
+
+def test_scale_penalty_pulls_a_drifted_encoder_back(tmp_path):
+    """The loss cannot see the encoder's scale before the latent norm; with --scale-weight
+    a few steps shrink a drifted scale, without it nothing does."""
+    def prenorm_log_var(trainer, x):
+        with torch.no_grad():
+            return float(torch.log(trainer.model.encoder.net(x).double().var(dim=(0, 2)).mean()))
+
+    drifts = []
+    for weight in (0.0, 1.0):
+        trainer = _trainer(tmp_path / str(weight), scale_weight=weight, lr=1e-2, quantizer_dropout=0.0)
+        with torch.no_grad():
+            trainer.model.encoder.net[-1].parametrizations.weight.original0.mul_(1e3)
+        trainer.kmeans_init()
+        x = trainer.batch(0)
+        before = prenorm_log_var(trainer, x)
+        for step in range(5):
+            out = trainer.train_step(step)
+        drifts.append(prenorm_log_var(trainer, x) - before)
+        assert ("prenorm_log_var" in out) == (weight > 0)
+    assert drifts[1] < drifts[0] - 0.5, drifts

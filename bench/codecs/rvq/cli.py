@@ -53,6 +53,9 @@ def add_train_command(sub) -> None:
     p.add_argument("--lr-decay", type=float, default=None,
                    help="share of the final steps over which the learning rate falls linearly "
                         "to 5%% of --lr (default 0.3; 0 keeps it constant)")
+    p.add_argument("--scale-weight", type=float, default=None,
+                   help="> 0: penalise the squared log of the encoder's pre-norm variance, so "
+                        "long runs cannot overflow (default 0: off, see docs/rvq.md)")
     p.add_argument("--distill-weight", type=float, default=None,
                    help="> 0: distil Whisper tiny.en encoder features into RVQ level 1 "
                         "(Mimi-style; needs the asr extra)")
@@ -97,7 +100,7 @@ def cmd_train(args) -> int:
                                 "codebook_size": args.codebook_size}.items() if v is not None}
     if args.strides:
         shape["strides"] = tuple(int(s) for s in args.strides.split(","))
-    optional = {k: getattr(args, k) for k in ("wave_weight", "complex_weight", "lr_decay", "distill_weight",
+    optional = {k: getattr(args, k) for k in ("wave_weight", "complex_weight", "lr_decay", "scale_weight", "distill_weight",
                                         "distill_model")
                 if getattr(args, k) is not None}  # unset: TrainConfig's default
     cfg = TrainConfig(

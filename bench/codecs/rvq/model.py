@@ -87,9 +87,15 @@ class RunningStandardize(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("var", torch.ones(dim))
         self.register_buffer("initialized", torch.tensor(False))
+        self.scale_loss: torch.Tensor | None = None  # set by each training forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
+            # The loss cannot see the scale of x (it is divided out), so nothing stops it from
+            # drifting: it reached 1e19 by step 6,800 of our first long run, and the square
+            # overflowed float32 soon after. ``scale_loss`` (the squared log of the mean
+            # pre-norm variance, in float64) lets the trainer hold it near 1.
+            self.scale_loss = torch.log(x.double().var(dim=(0, 2)).mean() + self.eps).pow(2)
             m, v = x.mean(dim=(0, 2)), x.var(dim=(0, 2))
             with torch.no_grad():
                 if not bool(torch.isfinite(m).all() and torch.isfinite(v).all()):

@@ -55,6 +55,8 @@ class TrainConfig:
     lr_decay: float = 0.3  # last share of the steps over which the learning rate falls
     # linearly to lr_floor * lr (0: constant rate)
     lr_floor: float = 0.05
+    scale_weight: float = 0.0  # > 0: hold the encoder's pre-norm scale near 1 (model.py);
+    # off by default until a long run shows it costs no quality
     distill_weight: float = 0.0  # > 0: pull level 1 toward Whisper encoder features (distill.py)
     distill_model: str = ""  # CTranslate2 Whisper directory ("" = the bundled tiny.en)
 
@@ -280,6 +282,10 @@ class Trainer:
         y = self.model.decoder(q.quantized)
         rec, terms = self.loss_fn(y, x)
         loss = rec + self.cfg.commit_weight * q.commit_loss
+        scale_loss = self.model.encoder.norm.scale_loss
+        if self.cfg.scale_weight and scale_loss is not None:
+            loss = loss + self.cfg.scale_weight * scale_loss.float()
+            terms["prenorm_log_var"] = float(scale_loss.detach().sqrt())
         if self.distill is not None:
             zt = z.permute(0, 2, 1)  # [B, T, D]
             code = self.model.quantizer.levels[0].lookup(q.codes[0])
@@ -348,7 +354,7 @@ class Trainer:
     def _log(self, acc: list[dict[str, Any]], seconds: float) -> None:
         rec: dict[str, Any] = {"step": self.step, "s_per_step": round(seconds / len(acc), 3)}
         rec["lr"] = round(self.learning_rate(self.step - 1), 6)
-        for key in ("loss", "mel", "stft", "l1", "complex", "distill", "commit"):
+        for key in ("loss", "mel", "stft", "l1", "complex", "distill", "commit", "prenorm_log_var"):
             if key in acc[0]:
                 rec[key] = round(float(np.mean([a[key] for a in acc])), 4)
         rec["perplexity"] = np.mean([a["perplexity"] for a in acc], axis=0).round(1).tolist()
