@@ -27,7 +27,6 @@ def whisper_features(waves: list[np.ndarray], model_dir: str = "", threads: int 
                      progress: Any = None) -> list[np.ndarray]:
     """Encoder outputs [ceil(n / 320), d] per 16 kHz wave (``model_dir`` empty: the bundled
     tiny.en)."""
-    import ctranslate2  # noqa: F401  (faster-whisper's engine)
     import faster_whisper as fw
 
     from bench.tasks.asr import bundled_whisper_path

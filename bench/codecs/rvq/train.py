@@ -272,8 +272,11 @@ class Trainer:
 
     def train_step(self, step: int) -> dict[str, Any]:
         torch.manual_seed(_step_seed(self.cfg.seed, step))
-        for group in self.opt.param_groups:
-            group["lr"] = self.learning_rate(step)
+        optimizers = [self.opt] + ([self.distill_opt] if self.distill is not None else [])
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = self.learning_rate(step)
+            opt.zero_grad(set_to_none=True)
         self.model.train()
         self.model.encoder.norm.use_running = step >= self.cfg.norm_warmup
         x = self.batch(step)
@@ -293,8 +296,6 @@ class Trainer:
             distill = self.distill.loss(first, self._batch_targets)
             loss = loss + self.cfg.distill_weight * distill
             terms["distill"] = float(distill.detach())
-            self.distill_opt.zero_grad(set_to_none=True)
-        self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
@@ -303,11 +304,8 @@ class Trainer:
             self.log(f"step {step}: non-finite {', '.join(bad)}; update skipped")
             self.skipped += 1
             return {"skipped": True}
-        self.opt.step()
-        if self.distill is not None:
-            for group in self.distill_opt.param_groups:
-                group["lr"] = self.learning_rate(step)
-            self.distill_opt.step()
+        for opt in optimizers:
+            opt.step()
         return {"loss": float(loss.detach()), **terms, "commit": float(q.commit_loss.detach()),
                 "perplexity": [round(float(p), 1) for p in q.perplexity],
                 "restarted": list(q.restarted),
