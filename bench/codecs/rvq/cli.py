@@ -6,7 +6,7 @@ import argparse
 
 EXAMPLES = """\
 examples:
-  bench train rvq --dataset synth-speech:subset=train --steps 12000 --out runs/rvq
+  bench train rvq --dataset synth-speech:subset=train --steps 6000 --out runs/rvq
       train (or resume from runs/rvq/last.pt); Ctrl-C saves; logs to runs/rvq/train.log
   bench train rvq --dataset synth-speech:subset=train \\
       --dataset manifest:path=../shared/realspeech/manifest.jsonl --out runs/rvq
@@ -30,7 +30,9 @@ def add_train_command(sub) -> None:
     p.add_argument("model", choices=["rvq"], help="which model to train")
     p.add_argument("--dataset", "-d", action="append", dest="datasets",
                    help="training data, repeatable (default: synth-speech:subset=train)")
-    p.add_argument("--steps", type=int, default=12000, help="total optimizer steps (default 12000)")
+    p.add_argument("--steps", type=int, default=6000,
+                   help="total optimizer steps (default 6000; runs past about 7,000 can "
+                        "overflow, see docs/rvq.md)")
     p.add_argument("--out", "-o", default="runs/rvq", help="run folder (default runs/rvq)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
