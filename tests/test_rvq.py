@@ -286,24 +286,25 @@ def test_a_non_finite_batch_is_skipped_without_touching_the_weights(tmp_path):
         assert torch.equal(v, before[k]), k
 
 
-def test_values_outside_float16_are_shipped_as_float32(tmp_path):
+def test_values_outside_float16_keep_their_dtype_when_shipped(tmp_path):
     """The latent norm's statistics can exceed float16 (1e37 seen in training): they ship in
-    float32, the rest in float16, and the shipped model encodes like the trained one."""
+    their own float64, the rest in float16, and the shipped model encodes like the trained one."""
     torch.manual_seed(0)
     model = RVQAutoencoder(TINY).eval()
     x = torch.from_numpy(probe_signal(16_000, 0.4))[None, None]
     with torch.no_grad():
         model.quantizer.kmeans_init(model.encoder(x))
         conv = model.encoder.net[-1]
-        conv.parametrizations.weight.original0.mul_(1e18)  # what the drift looks like
-        conv.bias.mul_(1e18)
-        raw = model.encoder.net(x)
+        conv.parametrizations.weight.original0.mul_(1e25)  # beyond what float32 can square
+        conv.bias.mul_(1e25)
+        raw = model.encoder.net(x).double()
         model.encoder.norm.mean.copy_(raw.mean(dim=(0, 2)))
         model.encoder.norm.var.copy_(raw.var(dim=(0, 2)))
+    assert float(model.encoder.norm.var.max()) > 1e39  # past float32
     dest = str(tmp_path / "rvq.pt")
     ckpt.write_shipped(model.state_dict(), TINY.to_dict(), dest, {"steps": 0})
     weights = ckpt.load_weights(dest)[1]
-    assert weights["encoder.norm.var"].dtype == torch.float32
+    assert weights["encoder.norm.var"].dtype == torch.float64
     assert weights["decoder.net.0.bias"].dtype == torch.float16
     shipped = ckpt.build_model(dest)
     assert torch.equal(shipped.encode(x, TINY.n_q), model.encode(x, TINY.n_q))

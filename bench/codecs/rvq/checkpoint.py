@@ -79,7 +79,7 @@ def export(train_checkpoint: str, dest: str = SHIPPED_CHECKPOINT, note: str | No
 
 
 def _half_if_it_fits(v: Any) -> Any:
-    """float16 for floating tensors whose values survive it; others stay float32.
+    """float16 for floating tensors whose values survive it; others keep their dtype.
 
     The latent norm's running statistics can be far outside float16: nothing bounds the
     encoder's scale before the norm (the loss cannot see it), and the residual units' gains
@@ -90,9 +90,9 @@ def _half_if_it_fits(v: Any) -> Any:
         return v
     half = v.half()
     if not bool(torch.isfinite(half).all()):
-        return v.float()
-    error = torch.linalg.norm(half.float() - v.float()) / torch.linalg.norm(v.float()).clamp(min=1e-30)
-    return half if float(error) < 1e-3 else v.float()
+        return v
+    error = torch.linalg.norm(half.double() - v.double()) / torch.linalg.norm(v.double()).clamp(min=1e-30)
+    return half if float(error) < 1e-3 else v
 
 
 def write_shipped(state_dict: dict[str, Any], model_config: dict[str, Any], dest: str,
@@ -155,8 +155,9 @@ def build_model(checkpoint: str) -> Any:
 
     cfg, weights = load_weights(checkpoint)
     model = RVQAutoencoder(cfg)
-    missing, unexpected = model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                                 for k, v in weights.items()}, strict=False)
+    # load_state_dict casts each tensor to the model's own dtype (float32 weights, float64
+    # norm statistics).
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     # Only the EMA statistics may be absent; anything else is a broken checkpoint.
     bad = [k for k in missing if k.rsplit(".", 1)[-1] not in _TRAINING_ONLY] + list(unexpected)
     if bad:

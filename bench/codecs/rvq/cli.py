@@ -31,8 +31,7 @@ def add_train_command(sub) -> None:
     p.add_argument("--dataset", "-d", action="append", dest="datasets",
                    help="training data, repeatable (default: synth-speech:subset=train)")
     p.add_argument("--steps", type=int, default=6000,
-                   help="total optimizer steps (default 6000; runs past about 7,000 can "
-                        "overflow, see docs/rvq.md)")
+                   help="total optimizer steps (default 6000)")
     p.add_argument("--out", "-o", default="runs/rvq", help="run folder (default runs/rvq)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)

@@ -30,7 +30,7 @@ class RVQConfig:
 
 class RVQ(Codec):
     Config = RVQConfig
-    version = "1"
+    version = "2"  # 2: the latent norm in float64 (codes may differ from 1 at rounding level)
     extra = "torch"
 
     def __init__(self, config: Any = None, *, name: str | None = None):

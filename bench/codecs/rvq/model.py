@@ -84,19 +84,23 @@ class RunningStandardize(nn.Module):
         #: statistics (still updating them), so training and inference see the same latents
         #: and the deep RVQ levels, whose residuals are small, are fit to inference latents.
         self.use_running = False
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("var", torch.ones(dim))
+        # float64: the pre-norm scale is unbounded (see forward) and its variance outgrows
+        # float32 long before the float32 activations themselves overflow.
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
         self.register_buffer("initialized", torch.tensor(False))
         self.scale_loss: torch.Tensor | None = None  # set by each training forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The loss cannot see the scale of x (it is divided out), so nothing stops it from
+        # drifting: it reached 1e19 by step 6,800 of our first long run, whose square
+        # overflows float32. Statistics and the division are therefore computed in float64.
+        x64 = x.double()
         if self.training:
-            # The loss cannot see the scale of x (it is divided out), so nothing stops it from
-            # drifting: it reached 1e19 by step 6,800 of our first long run, and the square
-            # overflowed float32 soon after. ``scale_loss`` (the squared log of the mean
-            # pre-norm variance, in float64) lets the trainer hold it near 1.
-            self.scale_loss = torch.log(x.double().var(dim=(0, 2)).mean() + self.eps).pow(2)
-            m, v = x.mean(dim=(0, 2)), x.var(dim=(0, 2))
+            m, v = x64.mean(dim=(0, 2)), x64.var(dim=(0, 2))
+            # ``scale_loss`` (squared log of the mean pre-norm variance) lets the trainer hold
+            # the scale near 1 (--scale-weight).
+            self.scale_loss = torch.log(v.mean() + self.eps).pow(2)
             with torch.no_grad():
                 if not bool(torch.isfinite(m).all() and torch.isfinite(v).all()):
                     pass  # a non-finite batch (skipped by the trainer) must not poison the stats
@@ -111,7 +115,7 @@ class RunningStandardize(nn.Module):
                 m, v = self.mean, self.var
         else:
             m, v = self.mean, self.var
-        return (x - m[None, :, None]) / torch.sqrt(v + self.eps)[None, :, None]
+        return ((x64 - m[None, :, None]) / torch.sqrt(v + self.eps)[None, :, None]).to(x.dtype)
 
 
 class Encoder(nn.Module):

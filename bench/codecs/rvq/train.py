@@ -31,7 +31,7 @@ class TrainError(ValueError):
 @dataclasses.dataclass
 class TrainConfig:
     datasets: tuple[str, ...] = ("synth-speech:subset=train",)
-    steps: int = 6_000  # runs past about 7,000 steps can overflow (docs/rvq.md)
+    steps: int = 6_000
     out: str = "runs/rvq"
     seed: int = 0
     batch_size: int = 8
