@@ -30,8 +30,7 @@ def add_train_command(sub) -> None:
     p.add_argument("model", choices=["rvq"], help="which model to train")
     p.add_argument("--dataset", "-d", action="append", dest="datasets",
                    help="training data, repeatable (default: synth-speech:subset=train)")
-    p.add_argument("--steps", type=int, default=6000,
-                   help="total optimizer steps (default 6000)")
+    p.add_argument("--steps", type=int, default=6000, help="total optimizer steps (default 6000)")
     p.add_argument("--out", "-o", default="runs/rvq", help="run folder (default runs/rvq)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
@@ -55,8 +54,8 @@ def add_train_command(sub) -> None:
                    help="share of the final steps over which the learning rate falls linearly "
                         "to 5%% of --lr (default 0.3; 0 keeps it constant)")
     p.add_argument("--scale-weight", type=float, default=None,
-                   help="> 0: penalise the squared log of the encoder's pre-norm variance, so "
-                        "long runs cannot overflow (default 0: off, see docs/rvq.md)")
+                   help="> 0: penalise the squared log of the encoder's pre-norm variance, to "
+                        "hold that scale near 1 (default 0: off, see docs/rvq.md)")
     p.add_argument("--distill-weight", type=float, default=None,
                    help="> 0: distil Whisper tiny.en encoder features into RVQ level 1 "
                         "(Mimi-style; needs the asr extra)")
@@ -101,8 +100,9 @@ def cmd_train(args) -> int:
                                 "codebook_size": args.codebook_size}.items() if v is not None}
     if args.strides:
         shape["strides"] = tuple(int(s) for s in args.strides.split(","))
-    optional = {k: getattr(args, k) for k in ("wave_weight", "complex_weight", "lr_decay", "scale_weight", "distill_weight",
-                                        "distill_model")
+    loss_options = ("wave_weight", "complex_weight", "lr_decay", "scale_weight",
+                    "distill_weight", "distill_model")
+    optional = {k: getattr(args, k) for k in loss_options
                 if getattr(args, k) is not None}  # unset: TrainConfig's default
     cfg = TrainConfig(
         datasets=tuple(args.datasets or TrainConfig.datasets), steps=args.steps, out=args.out,
