@@ -19,7 +19,12 @@ from bench.codecs.rvq.quantizer import ResidualVQ  # noqa: E402
 from bench.codecs.rvq.train import Corpus, TrainConfig, Trainer, TrainError, load_corpus  # noqa: E402
 from bench.testing import CONFORMANCE_CHECKS, probe_signal  # noqa: E402
 
-TINY = ModelConfig(channels=4, latent_dim=8, res_dilations=(1,), n_q=4, codebook_size=16)
+#: The convolutional variant (EnCodec's waveform design, codec versions 1-2).
+TINY = ModelConfig(channels=4, latent_dim=8, res_dilations=(1,), n_q=4, codebook_size=16,
+                   spectral_hop=0, strides=(2, 4, 5, 8), block="residual")
+#: The spectral variant: STFT with hop 80 (200 frames/s), one stride of 4 to 50 frames/s.
+TINY_SPECTRAL = ModelConfig(channels=8, latent_dim=8, res_dilations=(1,), n_q=4, codebook_size=16,
+                            spectral_hop=80, strides=(4,), block="convnext")
 
 
 @pytest.fixture(autouse=True)
@@ -35,22 +40,23 @@ def _corpus() -> Corpus:
     return Corpus(waves, data_hash="test", seconds=4.5)
 
 
-def _trainer(tmp_path, **kw) -> Trainer:
+def _trainer(tmp_path, model_cfg: ModelConfig = TINY, **kw) -> Trainer:
     cfg = TrainConfig(out=str(tmp_path / "run"), batch_size=2, segment=0.4, kmeans_batches=4,
                       log_every=1, **kw)
-    return Trainer(cfg, TINY, _corpus(), log=lambda msg: None)
+    return Trainer(cfg, model_cfg, _corpus(), log=lambda msg: None)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> str:
-    """A randomly initialised tiny model, k-means-initialised and shipped like the real one."""
+@pytest.fixture(scope="module", params=[TINY, TINY_SPECTRAL], ids=["conv", "spectral"])
+def tiny_checkpoint(request, tmp_path_factory) -> str:
+    """A randomly initialised tiny model (each variant), k-means-initialised and shipped like
+    the real one."""
     torch.manual_seed(0)
-    model = RVQAutoencoder(TINY)
+    model = RVQAutoencoder(request.param)
     with torch.no_grad():
         model.quantizer.kmeans_init(model.encoder(torch.from_numpy(
             probe_signal(16_000, 2.0))[None, None, :6400]))
     dest = str(tmp_path_factory.mktemp("ship") / "rvq.pt")
-    ckpt.write_shipped(model.state_dict(), TINY.to_dict(), dest, {"steps": 0, "seed": 0})
+    ckpt.write_shipped(model.state_dict(), request.param.to_dict(), dest, {"steps": 0, "seed": 0})
     return dest
 
 
@@ -103,14 +109,43 @@ def _eval_loss(trainer: Trainer, x: torch.Tensor) -> float:
     return float(rec)
 
 
-def test_one_training_step_lowers_the_loss(tmp_path):
-    trainer = _trainer(tmp_path, lr=3e-3, quantizer_dropout=0.0)
+@pytest.mark.parametrize("model_cfg", [TINY, TINY_SPECTRAL], ids=["conv", "spectral"])
+def test_one_training_step_lowers_the_loss(tmp_path, model_cfg):
+    trainer = _trainer(tmp_path, model_cfg, lr=3e-3, quantizer_dropout=0.0)
     trainer.kmeans_init()
     x = trainer.batch(0)
     before = _eval_loss(trainer, x)
     trainer.train_step(0)
     after = _eval_loss(trainer, x)
     assert after < before, (before, after)
+
+
+def test_spectral_front_end_inverts_itself_and_keeps_the_frame_count():
+    """The spectral variant's fixed layers: the compressed STFT the encoder sees, fed straight
+    to the decoder's inverse, gives the waveform back (all but the last half window, which
+    the STFT frame that analyse drops, so that n samples make exactly n / hop frames, overlaps)."""
+    from bench.codecs.rvq.model import Spectrum
+
+    spectrum = Spectrum(80)
+    x = torch.from_numpy(probe_signal(16_000, 1.0)).view(1, 1, -1)
+    feats = spectrum.analyse(x)
+    assert feats.shape == (1, 2 * 161, 16_000 // 80)
+    y = spectrum.synthesise(feats)
+    assert y.shape == x.shape
+    err = (y - x)[..., :-160].abs().max()
+    assert float(err) < 1e-4, float(err)
+    model = RVQAutoencoder(TINY_SPECTRAL)
+    assert TINY_SPECTRAL.hop == 320 and model.encode(x, 2).shape == (2, 1, 50)
+    assert model.decode(model.encode(x, 2)).shape == x.shape
+
+
+def test_configs_written_before_the_spectral_variant_still_mean_the_conv_model():
+    old = {"sample_rate": 16_000, "channels": 16, "strides": [2, 4, 5, 8], "latent_dim": 64,
+           "res_dilations": [1, 3], "n_q": 8, "codebook_size": 1024}  # codec v2's rvq.json
+    cfg = ModelConfig.from_dict(old)
+    assert (cfg.spectral_hop, cfg.block, cfg.strides, cfg.hop) == (0, "residual", (2, 4, 5, 8), 320)
+    assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()
+    assert ModelConfig().hop == 320 and ModelConfig().spectral_hop == 80
 
 
 def test_complex_loss_sees_phase_that_magnitude_losses_miss():

@@ -28,7 +28,7 @@ MAX_BYTES = 10 * 1024 * 1024
 _TRAINING_ONLY = ("cluster_size", "embed_sum")
 
 TRAIN_HINT = (
-    "train one with `bench train rvq --dataset synth-speech:subset=train --steps 6000 "
+    "train one with `bench train rvq --dataset synth-speech:subset=train --threads 2 "
     "--out runs/rvq`, then ship it with `bench train rvq --export runs/rvq/last.pt`"
 )
 

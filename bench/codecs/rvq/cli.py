@@ -6,7 +6,7 @@ import argparse
 
 EXAMPLES = """\
 examples:
-  bench train rvq --dataset synth-speech:subset=train --steps 6000 --out runs/rvq
+  bench train rvq --dataset synth-speech:subset=train --threads 2 --out runs/rvq
       train (or resume from runs/rvq/last.pt); Ctrl-C saves; logs to runs/rvq/train.log
   bench train rvq --dataset synth-speech:subset=train \\
       --dataset manifest:path=../shared/realspeech/manifest.jsonl --out runs/rvq
@@ -30,7 +30,7 @@ def add_train_command(sub) -> None:
     p.add_argument("model", choices=["rvq"], help="which model to train")
     p.add_argument("--dataset", "-d", action="append", dest="datasets",
                    help="training data, repeatable (default: synth-speech:subset=train)")
-    p.add_argument("--steps", type=int, default=6000, help="total optimizer steps (default 6000)")
+    p.add_argument("--steps", type=int, default=20_000, help="total optimizer steps (default 20000)")
     p.add_argument("--out", "-o", default="runs/rvq", help="run folder (default runs/rvq)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
@@ -50,6 +50,9 @@ def add_train_command(sub) -> None:
                    help="weight of the time-domain L1 loss term (default: TrainConfig)")
     p.add_argument("--complex-weight", type=float, default=None,
                    help="weight of the compressed complex STFT loss (default: TrainConfig)")
+    p.add_argument("--magnitude-weight", type=float, default=None,
+                   help="weight of the compressed magnitude STFT loss |S|^0.3 (default: TrainConfig)")
+    p.add_argument("--betas", default=None, help="Adam's beta1,beta2 (default 0.5,0.9 as in EnCodec)")
     p.add_argument("--lr-decay", type=float, default=None,
                    help="share of the final steps over which the learning rate falls linearly "
                         "to 5%% of --lr (default 0.3; 0 keeps it constant)")
@@ -61,9 +64,17 @@ def add_train_command(sub) -> None:
                         "(Mimi-style; needs the asr extra)")
     p.add_argument("--distill-model", default=None, metavar="DIR",
                    help="CTranslate2 Whisper directory for --distill-weight (default: bundled tiny.en)")
-    p.add_argument("--channels", type=int, default=None, help="model width (default 16)")
+    p.add_argument("--channels", type=int, default=None, help="width of the first stage, doubled by each stride (default 128)")
     p.add_argument("--strides", default=None,
-                   help="encoder strides, comma-separated; their product is the hop (default 2,4,5,8)")
+                   help="encoder strides after the STFT, comma-separated (default 4; with "
+                        "--spectral-hop 0 the waveform model, e.g. 2,4,5,8)")
+    p.add_argument("--spectral-hop", type=int, default=None,
+                   help="hop of the STFT that is the outer stage of the spectral model "
+                        "(default 80; 0: EnCodec's waveform-convolutional model)")
+    p.add_argument("--block", choices=("residual", "convnext"), default=None,
+                   help="block type of each stage (default convnext)")
+    p.add_argument("--dilations", default=None,
+                   help="one block per dilation in each stage, comma-separated (default 1,3,9)")
     p.add_argument("--n-q", type=int, default=None, help="RVQ levels (default 8)")
     p.add_argument("--codebook-size", type=int, default=None, help="codes per level (default 1024)")
     p.add_argument("--export", metavar="CKPT", default=None,
@@ -97,13 +108,18 @@ def cmd_train(args) -> int:
     from bench.codecs.rvq.train import TrainConfig, train
 
     shape = {k: v for k, v in {"channels": args.channels, "n_q": args.n_q,
-                                "codebook_size": args.codebook_size}.items() if v is not None}
-    if args.strides:
-        shape["strides"] = tuple(int(s) for s in args.strides.split(","))
-    loss_options = ("wave_weight", "complex_weight", "lr_decay", "scale_weight",
+                                "codebook_size": args.codebook_size, "block": args.block,
+                                "spectral_hop": args.spectral_hop}.items() if v is not None}
+    if args.strides is not None:
+        shape["strides"] = tuple(int(s) for s in args.strides.split(",") if s.strip())
+    if args.dilations:
+        shape["res_dilations"] = tuple(int(s) for s in args.dilations.split(","))
+    loss_options = ("wave_weight", "complex_weight", "magnitude_weight", "lr_decay", "scale_weight",
                     "distill_weight", "distill_model")
     optional = {k: getattr(args, k) for k in loss_options
                 if getattr(args, k) is not None}  # unset: TrainConfig's default
+    if args.betas:
+        optional["betas"] = tuple(float(b) for b in args.betas.split(","))
     cfg = TrainConfig(
         datasets=tuple(args.datasets or TrainConfig.datasets), steps=args.steps, out=args.out,
         seed=args.seed, batch_size=args.batch_size, segment=args.segment, lr=args.lr,

@@ -30,7 +30,9 @@ class RVQConfig:
 
 class RVQ(Codec):
     Config = RVQConfig
-    version = "2"  # 2: the latent norm in float64 (codes may differ from 1 at rounding level)
+    #: 2: the latent norm in float64 (codes may differ from 1 at rounding level);
+    #: 3: the spectral model (STFT front end, inverse-STFT decoder), a new checkpoint.
+    version = "3"
     extra = "torch"
 
     def __init__(self, config: Any = None, *, name: str | None = None):

@@ -88,29 +88,32 @@ class CompressedComplexSTFTLoss(nn.Module):
                           center=True, return_complex=True)
         return spec * (spec.abs() + 1e-8).pow(self.power - 1.0)
 
-    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        total = y.new_zeros(())
+    def forward(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(complex distance, distance of the compressed magnitudes |S|^c alone)."""
+        total, mag = y.new_zeros(()), y.new_zeros(())
         for n_fft in self.n_ffts:
-            diff = self._compressed(y, n_fft) - self._compressed(x, n_fft)
+            cy, cx = self._compressed(y, n_fft), self._compressed(x, n_fft)
+            diff = cy - cx
             total = total + (diff.real.pow(2) + diff.imag.pow(2)).mean()
-        return total / len(self.n_ffts)
+            mag = mag + (cy.abs() - cx.abs()).pow(2).mean()
+        return total / len(self.n_ffts), mag / len(self.n_ffts)
 
 
 class ReconstructionLoss(nn.Module):
     """Weighted sum of the terms; returns the total and each term (for logs)."""
 
     def __init__(self, sample_rate: int = 16_000, mel_weight: float = 1.0, stft_weight: float = 1.0,
-                 time_weight: float = 0.1, complex_weight: float = 3.0):
+                 time_weight: float = 0.1, complex_weight: float = 3.0, magnitude_weight: float = 0.0):
         super().__init__()
         self.mel, self.stft = MultiScaleMelLoss(sample_rate), MultiResolutionSTFTLoss()
         self.complex = CompressedComplexSTFTLoss()
         self.weights = {"mel": mel_weight, "stft": stft_weight, "l1": time_weight,
-                        "complex": complex_weight}
+                        "complex": complex_weight, "magnitude": magnitude_weight}
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         y, x = y.reshape(y.shape[0], -1), x.reshape(x.shape[0], -1)
         terms = {"mel": self.mel(y, x), "stft": self.stft(y, x), "l1": (y - x).abs().mean()}
-        if self.weights["complex"]:
-            terms["complex"] = self.complex(y, x)
+        if self.weights["complex"] or self.weights["magnitude"]:
+            terms["complex"], terms["magnitude"] = self.complex(y, x)
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, {k: float(v.detach()) for k, v in terms.items()}

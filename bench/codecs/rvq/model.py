@@ -1,11 +1,15 @@
-"""EnCodec-style convolutional autoencoder with a residual vector quantizer in the middle.
+"""EnCodec-style autoencoders with a residual vector quantizer in the middle.
 
-Encoder (Défossez et al. 2022, fig. 1, without the LSTM to stay CPU-cheap): a 1-D conv,
-then for each stride ``s`` a stage of residual units followed by a strided conv (kernel 2s)
-that doubles the channels, then a conv to the latent dimension. The decoder mirrors it with
-transposed convs. ELU activations and weight normalization throughout (as in EnCodec's
-non-streaming model). Padding is symmetric ("same"), so ``n`` samples (a multiple of the
-hop) give exactly ``n / hop`` frames and decode back to ``n`` samples.
+Convolutional variant (Défossez et al. 2022, fig. 1, without the LSTM to stay CPU-cheap): a
+1-D conv, then for each stride ``s`` a stage of residual units followed by a strided conv
+(kernel 2s) that doubles the channels, then a conv to the latent dimension. The decoder
+mirrors it with transposed convs. ELU activations and weight normalization throughout (as in
+EnCodec's non-streaming model). Padding is symmetric ("same"), so ``n`` samples (a multiple of
+the hop) give exactly ``n / hop`` frames and decode back to ``n`` samples.
+
+Spectral variant (``ModelConfig.spectral_hop > 0``, the shipped one): the same stages, but the
+outermost one is a fixed STFT (``Spectrum``) and the decoder ends in its inverse, so every
+learned layer runs at the STFT frame rate or below; ConvNeXt blocks replace the residual units.
 """
 
 from __future__ import annotations
@@ -155,15 +159,118 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv (k=7, dilated) -> LayerNorm -> 1x1 up (3x) -> GELU -> 1x1 down, scaled
+    by a learned per-channel gain (initially small), plus the skip (Liu et al. 2022, as
+    used at frame rate by Vocos, Siuzdak 2023)."""
+
+    def __init__(self, channels: int, dilation: int = 1):
+        super().__init__()
+        self.dw = nn.Conv1d(channels, channels, 7, padding=3 * dilation, dilation=dilation,
+                            groups=channels)
+        self.norm = nn.LayerNorm(channels)
+        self.up, self.down = nn.Linear(channels, 3 * channels), nn.Linear(3 * channels, channels)
+        self.gain = nn.Parameter(torch.full((channels,), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.dw(x).transpose(1, 2))
+        h = self.down(nn.functional.gelu(self.up(h))) * self.gain
+        return x + h.transpose(1, 2)
+
+
+def _blocks(cfg: ModelConfig, channels: int) -> list[nn.Module]:
+    if cfg.block == "convnext":
+        return [ConvNeXtBlock(channels, d) for d in cfg.res_dilations]
+    return [ResidualUnit(channels, d) for d in cfg.res_dilations]
+
+
+class Spectrum(nn.Module):
+    """The fixed first and last layers of the spectral variant: an STFT (Hann window of four
+    hops) whose power-law compressed complex values S|S|^(c-1) are the encoder's input
+    channels, and its inverse for the decoder, which predicts compressed values in the same
+    form. The STFT is a strided conv with a fixed Fourier kernel and the inverse STFT a
+    transposed one, so the spectral model is the convolutional one with its outermost
+    stride-``hop`` stage fixed; the stages that remain run at the frame rate of the STFT,
+    where wide layers are cheap."""
+
+    power = 0.3
+
+    def __init__(self, hop: int):
+        super().__init__()
+        self.hop, self.n_fft = hop, 4 * hop
+        self.bins = self.n_fft // 2 + 1
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+
+    def analyse(self, wave: torch.Tensor) -> torch.Tensor:
+        """[B, 1, n] (n a multiple of hop) -> [B, 2 * bins, n / hop]."""
+        spec = torch.stft(wave[:, 0], self.n_fft, self.hop, window=self.window, center=True,
+                          return_complex=True)[..., :-1]  # n/hop + 1 frames: drop the last
+        spec = spec * (spec.abs() + 1e-8).pow(self.power - 1.0)
+        return torch.cat([spec.real, spec.imag], dim=1)
+
+    def synthesise(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 2 * bins, T] -> [B, 1, T * hop]."""
+        frames = x.shape[-1]
+        x = nn.functional.pad(x, (0, 1), mode="replicate")  # the frame analyse dropped
+        c = torch.complex(x[:, : self.bins], x[:, self.bins:])
+        spec = c * (c.abs() + 1e-8).pow(1.0 / self.power - 1.0)
+        wave = torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True,
+                           length=frames * self.hop)
+        return wave[:, None, :]
+
+
+class SpectralEncoder(nn.Module):
+    """Waveform -> STFT (frame rate sample_rate / spectral_hop) -> conv to ``channels`` ->
+    for each stride: blocks, strided conv doubling the channels -> blocks -> latents."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.spectrum = Spectrum(cfg.spectral_hop)
+        ch = cfg.channels
+        layers: list[nn.Module] = [_conv(2 * self.spectrum.bins, ch, 7)]
+        for s in cfg.strides:
+            layers += _blocks(cfg, ch)
+            layers += [nn.ELU(), Downsample(ch, 2 * ch, s)]
+            ch *= 2
+        layers += _blocks(cfg, ch)
+        layers += [nn.ELU(), _conv(ch, cfg.latent_dim, 3)]
+        self.net = nn.Sequential(*layers)
+        self.norm = RunningStandardize(cfg.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.net(self.spectrum.analyse(x)))
+
+
+class SpectralDecoder(nn.Module):
+    """Mirror of SpectralEncoder, ending in the inverse STFT."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.spectrum = Spectrum(cfg.spectral_hop)
+        ch = cfg.channels * 2 ** len(cfg.strides)
+        layers: list[nn.Module] = [_conv(cfg.latent_dim, ch, 7)]
+        layers += _blocks(cfg, ch)
+        for s in reversed(cfg.strides):
+            layers += [nn.ELU(), Upsample(ch, ch // 2, s)]
+            ch //= 2
+            layers += _blocks(cfg, ch)
+        layers += [nn.ELU(), _conv(ch, 2 * self.spectrum.bins, 7)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.spectrum.synthesise(self.net(z))
+
+
 class RVQAutoencoder(nn.Module):
     """Encoder -> ResidualVQ -> Decoder."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg)
+        spectral = cfg.spectral_hop > 0
+        self.encoder = SpectralEncoder(cfg) if spectral else Encoder(cfg)
         self.quantizer = ResidualVQ(cfg.latent_dim, cfg.n_q, cfg.codebook_size)
-        self.decoder = Decoder(cfg)
+        self.decoder = SpectralDecoder(cfg) if spectral else Decoder(cfg)
 
     def pad(self, wave: torch.Tensor) -> torch.Tensor:
         """Zero-pad the last axis up to a multiple of the hop."""

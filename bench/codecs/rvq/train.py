@@ -31,12 +31,13 @@ class TrainError(ValueError):
 @dataclasses.dataclass
 class TrainConfig:
     datasets: tuple[str, ...] = ("synth-speech:subset=train",)
-    steps: int = 6_000
+    steps: int = 20_000
     out: str = "runs/rvq"
     seed: int = 0
     batch_size: int = 8
     segment: float = 0.64  # seconds per crop (a multiple of the hop: 32 frames)
     lr: float = 1e-3
+    betas: tuple[float, float] = (0.5, 0.9)  # Adam's (EnCodec's setting)
     commit_weight: float = 0.25  # beta of VQ-VAE (van den Oord et al. 2017)
     quantizer_dropout: float = 1.0  # share of examples that get a random depth 1..N
     kmeans_batches: int = 16  # batches of latents gathered for k-means init (>= K vectors)
@@ -52,6 +53,7 @@ class TrainConfig:
     gain_db: float = 6.0  # augmentation: random gain range in dB
     wave_weight: float = 0.1  # weight of the time-domain L1 term
     complex_weight: float = 3.0  # weight of the compressed complex STFT term (phase)
+    magnitude_weight: float = 0.0  # weight of the compressed magnitude term |S|^0.3
     lr_decay: float = 0.3  # last share of the steps over which the learning rate falls
     # linearly to lr_floor * lr (0: constant rate)
     lr_floor: float = 0.05
@@ -63,6 +65,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["datasets"] = list(self.datasets)
+        d["betas"] = list(self.betas)
         return d
 
 
@@ -155,9 +158,9 @@ class Trainer:
         for level in self.model.quantizer.levels:
             level.decay = cfg.ema_decay
         self.loss_fn = ReconstructionLoss(model_cfg.sample_rate, time_weight=cfg.wave_weight,
-                                          complex_weight=cfg.complex_weight)
-        # Adam with beta1 = 0.5 as in EnCodec's training setup.
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+                                          complex_weight=cfg.complex_weight,
+                                          magnitude_weight=cfg.magnitude_weight)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.step = 0
         hop = model_cfg.hop
         self.length = max(hop, int(round(cfg.segment * model_cfg.sample_rate / hop)) * hop)
@@ -177,7 +180,7 @@ class Trainer:
         self.targets = whisper_features(self.corpus.waves, self.cfg.distill_model, self.cfg.threads)
         self.distill = DistillHead(self.model_cfg.latent_dim, self.targets[0].shape[1])
         # Its own optimizer, so a plain checkpoint can be fine-tuned with distillation.
-        self.distill_opt = torch.optim.Adam(self.distill.parameters(), lr=self.cfg.lr, betas=(0.5, 0.9))
+        self.distill_opt = torch.optim.Adam(self.distill.parameters(), lr=self.cfg.lr, betas=tuple(self.cfg.betas))
 
     # -- checkpoints ----------------------------------------------------------------------
     @property
@@ -209,7 +212,7 @@ class Trainer:
         if not os.path.exists(self.last_path):
             return False
         ckpt = torch.load(self.last_path, map_location="cpu", weights_only=True)
-        if ckpt["model_config"] != self.model_cfg.to_dict():
+        if ModelConfig.from_dict(ckpt["model_config"]) != self.model_cfg:
             raise TrainError(f"{self.last_path} was trained with a different model config; "
                              "use another --out or the same options")
         if ckpt["data_hash"] != self.corpus.data_hash:
@@ -352,7 +355,7 @@ class Trainer:
     def _log(self, acc: list[dict[str, Any]], seconds: float) -> None:
         rec: dict[str, Any] = {"step": self.step, "s_per_step": round(seconds / len(acc), 3)}
         rec["lr"] = round(self.learning_rate(self.step - 1), 6)
-        for key in ("loss", "mel", "stft", "l1", "complex", "distill", "commit", "prenorm_log_var"):
+        for key in ("loss", "mel", "stft", "l1", "complex", "magnitude", "distill", "commit", "prenorm_log_var"):
             if key in acc[0]:
                 rec[key] = round(float(np.mean([a[key] for a in acc])), 4)
         rec["perplexity"] = np.mean([a["perplexity"] for a in acc], axis=0).round(1).tolist()
