@@ -73,6 +73,11 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
+def power_compress(spec: torch.Tensor, power: float) -> torch.Tensor:
+    """``S |S|^(power - 1)``: magnitude raised to ``power``, phase kept (1 / power inverts it)."""
+    return spec * (spec.abs() + 1e-8).pow(power - 1.0)
+
+
 class CompressedComplexSTFTLoss(nn.Module):
     """Mean squared distance of power-law compressed complex spectra, averaged over
     resolutions; inputs [B, n]."""
@@ -86,7 +91,7 @@ class CompressedComplexSTFTLoss(nn.Module):
     def _compressed(self, x: torch.Tensor, n_fft: int) -> torch.Tensor:
         spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=getattr(self, f"win{n_fft}"),
                           center=True, return_complex=True)
-        return spec * (spec.abs() + 1e-8).pow(self.power - 1.0)
+        return power_compress(spec, self.power)
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(complex distance, distance of the compressed magnitudes |S|^c alone)."""

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from bench.codecs.rvq.config import ModelConfig
+from bench.codecs.rvq.losses import power_compress
 from bench.codecs.rvq.quantizer import QuantizerOutput, ResidualVQ
 
 
@@ -122,43 +123,6 @@ class RunningStandardize(nn.Module):
         return ((x64 - m[None, :, None]) / torch.sqrt(v + self.eps)[None, :, None]).to(x.dtype)
 
 
-class Encoder(nn.Module):
-    """Waveform [B, 1, n] -> latents [B, latent_dim, n / hop]."""
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        ch = cfg.channels
-        layers: list[nn.Module] = [_conv(1, ch, 7)]
-        for s in cfg.strides:
-            layers += [ResidualUnit(ch, d) for d in cfg.res_dilations]
-            layers += [nn.ELU(), Downsample(ch, 2 * ch, s)]
-            ch *= 2
-        layers += [nn.ELU(), _conv(ch, cfg.latent_dim, 3)]
-        self.net = nn.Sequential(*layers)
-        self.norm = RunningStandardize(cfg.latent_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.net(x))
-
-
-class Decoder(nn.Module):
-    """Latents [B, latent_dim, T] -> waveform [B, 1, T * hop] (mirror of the encoder)."""
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        ch = cfg.channels * 2 ** len(cfg.strides)
-        layers: list[nn.Module] = [_conv(cfg.latent_dim, ch, 7)]
-        for s in reversed(cfg.strides):
-            layers += [nn.ELU(), Upsample(ch, ch // 2, s)]
-            ch //= 2
-            layers += [ResidualUnit(ch, d) for d in cfg.res_dilations]
-        layers += [nn.ELU(), _conv(ch, 1, 7)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
-
-
 class ConvNeXtBlock(nn.Module):
     """Depthwise conv (k=7, dilated) -> LayerNorm -> 1x1 up (3x) -> GELU -> 1x1 down, scaled
     by a learned per-channel gain (initially small), plus the skip (Liu et al. 2022, as
@@ -205,7 +169,7 @@ class Spectrum(nn.Module):
         """[B, 1, n] (n a multiple of hop) -> [B, 2 * bins, n / hop]."""
         spec = torch.stft(wave[:, 0], self.n_fft, self.hop, window=self.window, center=True,
                           return_complex=True)[..., :-1]  # n/hop + 1 frames: drop the last
-        spec = spec * (spec.abs() + 1e-8).pow(self.power - 1.0)
+        spec = power_compress(spec, self.power)
         return torch.cat([spec.real, spec.imag], dim=1)
 
     def synthesise(self, x: torch.Tensor) -> torch.Tensor:
@@ -213,52 +177,62 @@ class Spectrum(nn.Module):
         frames = x.shape[-1]
         x = nn.functional.pad(x, (0, 1), mode="replicate")  # the frame analyse dropped
         c = torch.complex(x[:, : self.bins], x[:, self.bins:])
-        spec = c * (c.abs() + 1e-8).pow(1.0 / self.power - 1.0)
+        spec = power_compress(c, 1.0 / self.power)
         wave = torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True,
                            length=frames * self.hop)
         return wave[:, None, :]
 
 
-class SpectralEncoder(nn.Module):
-    """Waveform -> STFT (frame rate sample_rate / spectral_hop) -> conv to ``channels`` ->
-    for each stride: blocks, strided conv doubling the channels -> blocks -> latents."""
+class Encoder(nn.Module):
+    """Waveform [B, 1, n] -> latents [B, latent_dim, n / hop].
+
+    A first conv (on the waveform, or on the STFT's channels in the spectral variant), then
+    for each stride a stage of blocks and a strided conv that doubles the channels; the
+    spectral variant adds blocks at the token rate, where they are cheapest; a conv to the
+    latent dimension; the running standardisation."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.spectrum = Spectrum(cfg.spectral_hop)
+        self.spectrum = Spectrum(cfg.spectral_hop) if cfg.spectral_hop else None
         ch = cfg.channels
-        layers: list[nn.Module] = [_conv(2 * self.spectrum.bins, ch, 7)]
+        layers: list[nn.Module] = [_conv(2 * self.spectrum.bins if self.spectrum else 1, ch, 7)]
         for s in cfg.strides:
             layers += _blocks(cfg, ch)
             layers += [nn.ELU(), Downsample(ch, 2 * ch, s)]
             ch *= 2
-        layers += _blocks(cfg, ch)
+        if self.spectrum:
+            layers += _blocks(cfg, ch)
         layers += [nn.ELU(), _conv(ch, cfg.latent_dim, 3)]
         self.net = nn.Sequential(*layers)
         self.norm = RunningStandardize(cfg.latent_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.net(self.spectrum.analyse(x)))
+        if self.spectrum is not None:
+            x = self.spectrum.analyse(x)
+        return self.norm(self.net(x))
 
 
-class SpectralDecoder(nn.Module):
-    """Mirror of SpectralEncoder, ending in the inverse STFT."""
+class Decoder(nn.Module):
+    """Latents [B, latent_dim, T] -> waveform [B, 1, T * hop]: the mirror of the encoder, with
+    transposed convs, ending in the inverse STFT in the spectral variant."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.spectrum = Spectrum(cfg.spectral_hop)
+        self.spectrum = Spectrum(cfg.spectral_hop) if cfg.spectral_hop else None
         ch = cfg.channels * 2 ** len(cfg.strides)
         layers: list[nn.Module] = [_conv(cfg.latent_dim, ch, 7)]
-        layers += _blocks(cfg, ch)
+        if self.spectrum:
+            layers += _blocks(cfg, ch)
         for s in reversed(cfg.strides):
             layers += [nn.ELU(), Upsample(ch, ch // 2, s)]
             ch //= 2
             layers += _blocks(cfg, ch)
-        layers += [nn.ELU(), _conv(ch, 2 * self.spectrum.bins, 7)]
+        layers += [nn.ELU(), _conv(ch, 2 * self.spectrum.bins if self.spectrum else 1, 7)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.spectrum.synthesise(self.net(z))
+        y = self.net(z)
+        return self.spectrum.synthesise(y) if self.spectrum is not None else y
 
 
 class RVQAutoencoder(nn.Module):
@@ -267,10 +241,9 @@ class RVQAutoencoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        spectral = cfg.spectral_hop > 0
-        self.encoder = SpectralEncoder(cfg) if spectral else Encoder(cfg)
+        self.encoder = Encoder(cfg)
         self.quantizer = ResidualVQ(cfg.latent_dim, cfg.n_q, cfg.codebook_size)
-        self.decoder = SpectralDecoder(cfg) if spectral else Decoder(cfg)
+        self.decoder = Decoder(cfg)
 
     def pad(self, wave: torch.Tensor) -> torch.Tensor:
         """Zero-pad the last axis up to a multiple of the hop."""
