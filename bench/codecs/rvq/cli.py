@@ -88,6 +88,11 @@ def add_train_command(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _numbers(text: str, kind: type) -> tuple:
+    """``"2,4,5,8"`` -> ``(2, 4, 5, 8)``; an empty string gives ``()``."""
+    return tuple(kind(part) for part in text.split(",") if part.strip())
+
+
 def cmd_train(args) -> int:
     import json
 
@@ -111,15 +116,15 @@ def cmd_train(args) -> int:
                                 "codebook_size": args.codebook_size, "block": args.block,
                                 "spectral_hop": args.spectral_hop}.items() if v is not None}
     if args.strides is not None:
-        shape["strides"] = tuple(int(s) for s in args.strides.split(",") if s.strip())
+        shape["strides"] = _numbers(args.strides, int)
     if args.dilations:
-        shape["res_dilations"] = tuple(int(s) for s in args.dilations.split(","))
+        shape["res_dilations"] = _numbers(args.dilations, int)
     loss_options = ("wave_weight", "complex_weight", "magnitude_weight", "lr_decay", "scale_weight",
                     "distill_weight", "distill_model")
     optional = {k: getattr(args, k) for k in loss_options
                 if getattr(args, k) is not None}  # unset: TrainConfig's default
     if args.betas:
-        optional["betas"] = tuple(float(b) for b in args.betas.split(","))
+        optional["betas"] = _numbers(args.betas, float)
     cfg = TrainConfig(
         datasets=tuple(args.datasets or TrainConfig.datasets), steps=args.steps, out=args.out,
         seed=args.seed, batch_size=args.batch_size, segment=args.segment, lr=args.lr,

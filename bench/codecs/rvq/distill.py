@@ -70,15 +70,15 @@ def aligned_batch(waves: list[np.ndarray], targets: list[np.ndarray], rng: np.ra
     """Crops that start on a hop boundary, with their Whisper frames: ([B, 1, frames * hop],
     [B, frames, d]). Items are drawn in proportion to their length; no resampling
     augmentation (it would move the frames)."""
-    sizes = np.array([len(w) for w in waves], dtype=np.float64)
-    picks = rng.choice(len(waves), size=batch, p=sizes / sizes.sum())
+    from bench.codecs.rvq.train import length_weighted_picks, random_gain
+
+    picks = length_weighted_picks(waves, rng, batch)
     x = np.zeros((batch, 1, frames * hop), dtype=np.float32)
     t = np.zeros((batch, frames, targets[0].shape[1]), dtype=np.float32)
     for b, i in enumerate(picks):
         first = int(rng.integers(0, max(1, len(targets[i]) - frames + 1)))
         crop = waves[i][first * hop: (first + frames) * hop]
-        gain = 10 ** (rng.uniform(-gain_db, gain_db) / 20) if gain_db > 0 else 1.0
-        x[b, 0, : len(crop)] = np.clip(crop * gain, -1.0, 1.0)
+        x[b, 0, : len(crop)] = np.clip(crop * random_gain(rng, gain_db), -1.0, 1.0)
         feats = targets[i][first: first + frames]
         t[b, : len(feats)] = feats
     return torch.from_numpy(x), torch.from_numpy(t)

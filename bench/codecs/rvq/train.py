@@ -106,6 +106,17 @@ def load_corpus(specs: tuple[str, ...] | list[str], sample_rate: int,
     return Corpus(waves, dataset_hash(hashes), sum(len(w) for w in waves) / sample_rate)
 
 
+def length_weighted_picks(waves: list[np.ndarray], rng: np.random.Generator, batch: int) -> np.ndarray:
+    """Indices of ``batch`` items drawn with probability proportional to their length."""
+    sizes = np.array([len(w) for w in waves], dtype=np.float64)
+    return rng.choice(len(sizes), size=batch, p=sizes / sizes.sum())
+
+
+def random_gain(rng: np.random.Generator, gain_db: float) -> float:
+    """A linear gain drawn uniformly in [-gain_db, +gain_db] dB (1.0 when gain_db is 0)."""
+    return 10 ** (rng.uniform(-gain_db, gain_db) / 20) if gain_db > 0 else 1.0
+
+
 def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: int,
                  speed: float = 0.0, gain_db: float = 0.0) -> torch.Tensor:
     """Random crops [batch, 1, length]; items are drawn in proportion to their length.
@@ -116,8 +127,7 @@ def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: i
     """
     import soxr
 
-    sizes = np.array([len(w) for w in corpus.waves], dtype=np.float64)
-    picks = rng.choice(len(sizes), size=batch, p=sizes / sizes.sum())
+    picks = length_weighted_picks(corpus.waves, rng, batch)
     out = np.zeros((batch, 1, length), dtype=np.float32)
     for b, i in enumerate(picks):
         w = corpus.waves[i]
@@ -127,7 +137,7 @@ def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: i
         crop = w[start: start + need]
         if factor != 1.0:
             crop = soxr.resample(crop, 1000 * factor, 1000, quality="HQ")
-        crop = crop[:length] * (10 ** (rng.uniform(-gain_db, gain_db) / 20) if gain_db > 0 else 1.0)
+        crop = crop[:length] * random_gain(rng, gain_db)
         out[b, 0, : len(crop)] = np.clip(crop, -1.0, 1.0)
     return torch.from_numpy(out)
 
