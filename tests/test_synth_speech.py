@@ -240,3 +240,42 @@ def test_rebuild_reproduces_frozen_samples(recipe):
         frozen, _ = sf.read(os.path.join(ROOT, p.path), dtype="int16")
         assert len(pcm) == len(frozen), p.id
         assert np.array_equal(pcm, frozen), p.id
+
+
+# -- the training supplement (synth-speech-extra) ------------------------------------------------
+
+
+def test_training_supplement_never_uses_a_test_voice_or_sentence():
+    from bench.datasets.sentences import SENTENCES
+    from bench.datasets.synth_extra import EXTRA_RECIPE, EXTRA_SENTENCES, plan_extra
+
+    items = plan_extra()
+    test = [it for it in sb.plan() if it.split == "test"]
+    assert {it.speaker for it in items}.isdisjoint({it.speaker for it in test})
+    assert {it.sentence_id for it in items}.isdisjoint({it.sentence_id for it in test})
+    assert {it.split for it in items} == {"train"} and len({it.id for it in items}) == len(items)
+    assert [it.id for it in plan_extra()] == [it.id for it in items]  # seeded
+    # A test voice named in the recipe is dropped, not synthesised.
+    sneaky = {**EXTRA_RECIPE, "espeak_variants": ["m3", "adam"]}
+    assert {it.speaker for it in plan_extra(sneaky)} == {"adam", "mb-us1", "mb-us2"}
+    ids = [sid for sid, _ in EXTRA_SENTENCES]
+    assert len(set(ids)) == len(ids) and not set(ids) & {sid for sid, _ in SENTENCES}
+    assert not {t for _, t in EXTRA_SENTENCES} & {t for _, t in SENTENCES}
+
+
+def test_training_supplement_builds_and_loads_as_training_data(tmp_path):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from bench.datasets.synth_extra import EXTRA_RECIPE, build_extra
+
+    recipe = {**EXTRA_RECIPE, "espeak_variants": ["adam", "klatt3"], "sentences_per_voice": 1}
+    out = build_extra(str(tmp_path), recipe)
+    if out["failed"]:  # MBROLA voices missing on this machine: the espeak ones must still be there
+        assert all(f.startswith("x_mb-") for f in out["failed"]), out["failed"]
+    assert out["n_items"] >= 2 and out["seconds"] > 1.0
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from bench.codecs.rvq.train import load_corpus
+
+    corpus = load_corpus([f"manifest:path={tmp_path}/manifest.jsonl"], 16_000)
+    assert len(corpus.waves) == out["n_items"]
+    assert all(0.1 < float(np.abs(w).max()) <= 0.51 for w in corpus.waves)

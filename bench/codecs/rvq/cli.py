@@ -46,6 +46,8 @@ def add_train_command(sub) -> None:
                    help="share of examples trained at a random depth 1..N (default 1.0)")
     p.add_argument("--speed", type=float, default=0.1, help="augmentation: resampling 1 +- speed")
     p.add_argument("--gain-db", type=float, default=6.0, help="augmentation: random gain range")
+    p.add_argument("--eq-db", type=float, default=None,
+                   help="augmentation: three random peaking filters of gain +- EQ_DB dB (timbre)")
     p.add_argument("--wave-weight", type=float, default=None,
                    help="weight of the time-domain L1 loss term (default: TrainConfig)")
     p.add_argument("--complex-weight", type=float, default=None,
@@ -64,6 +66,14 @@ def add_train_command(sub) -> None:
                         "(Mimi-style; needs the asr extra)")
     p.add_argument("--distill-model", default=None, metavar="DIR",
                    help="CTranslate2 Whisper directory for --distill-weight (default: bundled tiny.en)")
+    p.add_argument("--adversarial-weight", type=float, default=None,
+                   help="> 0: train against multi-period and multi-resolution STFT "
+                        "discriminators (LSGAN) with this weight (default 0: off)")
+    p.add_argument("--feature-weight", type=float, default=None,
+                   help="weight of discriminator feature matching with --adversarial-weight (default 2)")
+    p.add_argument("--freeze-encoder", action="store_true", default=None,
+                   help="train the decoder only: the encoder and codebooks, hence the tokens, "
+                        "stay as they are (fine-tuning a trained model)")
     p.add_argument("--channels", type=int, default=None, help="width of the first stage, doubled by each stride (default 128)")
     p.add_argument("--strides", default=None,
                    help="encoder strides after the STFT, comma-separated (default 4; with "
@@ -120,7 +130,8 @@ def cmd_train(args) -> int:
     if args.dilations:
         shape["res_dilations"] = _numbers(args.dilations, int)
     loss_options = ("wave_weight", "complex_weight", "magnitude_weight", "lr_decay", "scale_weight",
-                    "distill_weight", "distill_model")
+                    "distill_weight", "distill_model", "eq_db", "adversarial_weight", "feature_weight",
+                    "freeze_encoder")
     optional = {k: getattr(args, k) for k in loss_options
                 if getattr(args, k) is not None}  # unset: TrainConfig's default
     if args.betas:

@@ -51,6 +51,7 @@ class TrainConfig:
     norm_warmup: int = 1000  # steps of batch-statistics latent normalisation, then running
     speed: float = 0.1  # augmentation: resampling factor range 1 +- speed (pitch and formants)
     gain_db: float = 6.0  # augmentation: random gain range in dB
+    eq_db: float = 0.0  # augmentation: random timbre, peaking filters of gain +- eq_db (0: off)
     wave_weight: float = 0.1  # weight of the time-domain L1 term
     complex_weight: float = 3.0  # weight of the compressed complex STFT term (phase)
     magnitude_weight: float = 0.0  # weight of the compressed magnitude term |S|^0.3
@@ -61,6 +62,10 @@ class TrainConfig:
     # off by default until a long run shows it costs no quality
     distill_weight: float = 0.0  # > 0: pull level 1 toward Whisper encoder features (distill.py)
     distill_model: str = ""  # CTranslate2 Whisper directory ("" = the bundled tiny.en)
+    adversarial_weight: float = 0.0  # > 0: train against discriminators (adversarial.py)
+    feature_weight: float = 2.0  # weight of feature matching, when adversarial_weight > 0
+    freeze_encoder: bool = False  # train the decoder only: encoder, latent norm and codebooks
+    # stay as they are, so the tokens do not change (for fine-tuning a shipped model)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -117,13 +122,37 @@ def random_gain(rng: np.random.Generator, gain_db: float) -> float:
     return 10 ** (rng.uniform(-gain_db, gain_db) / 20) if gain_db > 0 else 1.0
 
 
+def peaking_biquad(centre: float, gain_db: float, q: float, sample_rate: int) -> np.ndarray:
+    """One second-order section (b0 b1 b2 a0 a1 a2, a0 = 1) of a peaking filter: gain
+    ``gain_db`` at ``centre`` Hz, 0 dB far from it (R. Bristow-Johnson, "Audio EQ cookbook")."""
+    amp = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * centre / sample_rate
+    alpha = np.sin(w0) / (2 * q)
+    b = np.array([1 + alpha * amp, -2 * np.cos(w0), 1 - alpha * amp])
+    a = np.array([1 + alpha / amp, -2 * np.cos(w0), 1 - alpha / amp])
+    return np.concatenate([b / a[0], a / a[0]])
+
+
+def random_eq(wave: np.ndarray, rng: np.random.Generator, eq_db: float,
+              sample_rate: int = 16_000, bands: int = 3) -> np.ndarray:
+    """``wave`` through ``bands`` peaking filters with random centres (log-uniform 150 Hz to
+    6 kHz), gains (uniform +- ``eq_db``) and Q (0.7 to 2.5): a new vocal-tract colouring."""
+    from scipy.signal import sosfilt
+
+    sos = [peaking_biquad(np.exp(rng.uniform(np.log(150.0), np.log(6000.0))),
+                          rng.uniform(-eq_db, eq_db), rng.uniform(0.7, 2.5), sample_rate)
+           for _ in range(bands)]
+    return sosfilt(np.array(sos), wave).astype(np.float32)
+
+
 def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: int,
-                 speed: float = 0.0, gain_db: float = 0.0) -> torch.Tensor:
+                 speed: float = 0.0, gain_db: float = 0.0, eq_db: float = 0.0) -> torch.Tensor:
     """Random crops [batch, 1, length]; items are drawn in proportion to their length.
 
     Augmentation (both off at 0): resampling by a random factor in [1 - speed, 1 + speed]
     shifts pitch and formants together, a cheap way to hear "new speakers" from a corpus
-    with few voices; a random gain in [-gain_db, +gain_db] dB covers other levels.
+    with few voices; random peaking filters (``random_eq``, +- eq_db) change the timbre
+    without the pitch; a random gain in [-gain_db, +gain_db] dB covers other levels.
     """
     import soxr
 
@@ -137,7 +166,10 @@ def sample_batch(corpus: Corpus, rng: np.random.Generator, batch: int, length: i
         crop = w[start: start + need]
         if factor != 1.0:
             crop = soxr.resample(crop, 1000 * factor, 1000, quality="HQ")
-        crop = crop[:length] * random_gain(rng, gain_db)
+        crop = crop[:length]
+        if eq_db > 0:
+            crop = random_eq(crop, rng, eq_db)
+        crop = crop * random_gain(rng, gain_db)
         out[b, 0, : len(crop)] = np.clip(crop, -1.0, 1.0)
     return torch.from_numpy(out)
 
@@ -179,6 +211,12 @@ class Trainer:
         self.skipped = 0  # updates skipped for a non-finite loss or gradient
         if cfg.distill_weight > 0:
             self._init_distill()
+        self.disc: Any = None
+        if cfg.adversarial_weight > 0:
+            from bench.codecs.rvq.adversarial import Discriminators
+
+            self.disc = Discriminators()
+            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         #: Recipe changes made on resuming (e.g. a lower --lr from some step on), so the
         #: shipped sidecar tells the whole recipe, not only the last command's.
         self.phases: list[dict[str, Any]] = []
@@ -211,6 +249,8 @@ class Trainer:
             "phases": json.dumps(self.phases),
             **({"distill_head": self.distill.state_dict(),
                 "distill_optimizer": self.distill_opt.state_dict()} if self.distill else {}),
+            **({"discriminator": self.disc.state_dict(),
+                "discriminator_optimizer": self.disc_opt.state_dict()} if self.disc else {}),
         }
 
     def save(self) -> str:
@@ -234,6 +274,9 @@ class Trainer:
         if self.distill is not None and "distill_head" in ckpt:
             self.distill.load_state_dict(ckpt["distill_head"])
             self.distill_opt.load_state_dict(ckpt["distill_optimizer"])
+        if self.disc is not None and "discriminator" in ckpt:
+            self.disc.load_state_dict(ckpt["discriminator"])
+            self.disc_opt.load_state_dict(ckpt["discriminator_optimizer"])
         self.history = json.loads(ckpt.get("history", "[]"))
         self.phases = json.loads(ckpt.get("phases", "[]"))
         # A field the checkpoint predates counts as its default.
@@ -258,7 +301,7 @@ class Trainer:
                 self.length // self.model_cfg.hop, self.model_cfg.hop, self.cfg.gain_db)
             return x
         return sample_batch(self.corpus, rng, self.cfg.batch_size, self.length,
-                            self.cfg.speed, self.cfg.gain_db)
+                            self.cfg.speed, self.cfg.gain_db, self.cfg.eq_db)
 
     @torch.no_grad()
     def kmeans_init(self) -> None:
@@ -293,11 +336,18 @@ class Trainer:
         self.model.train()
         self.model.encoder.norm.use_running = step >= self.cfg.norm_warmup
         x = self.batch(step)
-        z = self.model.encoder(x)
-        q = self.model.quantizer(z, self.n_active(len(x)))
+        frozen = self.cfg.freeze_encoder
+        if frozen:  # eval mode: no norm-statistics or codebook updates, no gradients
+            self.model.encoder.eval()
+            self.model.quantizer.eval()
+        with torch.set_grad_enabled(not frozen):
+            z = self.model.encoder(x)
+            q = self.model.quantizer(z, self.n_active(len(x)))
         y = self.model.decoder(q.quantized)
         rec, terms = self.loss_fn(y, x)
-        loss = rec + self.cfg.commit_weight * q.commit_loss
+        loss = rec + (0.0 if frozen else self.cfg.commit_weight * q.commit_loss)
+        if self.disc is not None:
+            loss = loss + self._adversarial_step(step, x, y, terms)
         scale_loss = self.model.encoder.norm.scale_loss
         if self.cfg.scale_weight and scale_loss is not None:
             loss = loss + self.cfg.scale_weight * scale_loss.float()
@@ -323,6 +373,31 @@ class Trainer:
                 "perplexity": [round(float(p), 1) for p in q.perplexity],
                 "restarted": list(q.restarted),
                 "residual": [round(float(r), 4) for r in q.residual_norms]}
+
+    def _adversarial_step(self, step: int, x: torch.Tensor, y: torch.Tensor,
+                          terms: dict[str, float]) -> torch.Tensor:
+        """Update the discriminators on this batch, then return the generator's weighted
+        adversarial + feature-matching loss against the updated discriminators."""
+        from bench.codecs.rvq.adversarial import discriminator_loss, generator_losses
+
+        for group in self.disc_opt.param_groups:
+            group["lr"] = self.learning_rate(step)
+        self.disc_opt.zero_grad(set_to_none=True)
+        real = self.disc(x)
+        d_loss = discriminator_loss(real, self.disc(y.detach()))
+        d_loss.backward()
+        d_norm = torch.nn.utils.clip_grad_norm_(self.disc.parameters(), self.cfg.grad_clip)
+        if torch.isfinite(d_loss) and torch.isfinite(d_norm):
+            self.disc_opt.step()
+        terms["disc"] = float(d_loss.detach())
+        real = [(logits.detach(), [f.detach() for f in maps]) for logits, maps in real]
+        self.disc.requires_grad_(False)  # the generator's loss needs no discriminator grads
+        try:
+            adv, fm = generator_losses(real, self.disc(y))
+        finally:
+            self.disc.requires_grad_(True)
+        terms["adv"], terms["fm"] = float(adv.detach()), float(fm.detach())
+        return self.cfg.adversarial_weight * adv + self.cfg.feature_weight * fm
 
     def run(self) -> int:
         cfg = self.cfg
@@ -365,7 +440,8 @@ class Trainer:
     def _log(self, acc: list[dict[str, Any]], seconds: float) -> None:
         rec: dict[str, Any] = {"step": self.step, "s_per_step": round(seconds / len(acc), 3)}
         rec["lr"] = round(self.learning_rate(self.step - 1), 6)
-        for key in ("loss", "mel", "stft", "l1", "complex", "magnitude", "distill", "commit", "prenorm_log_var"):
+        for key in ("loss", "mel", "stft", "l1", "complex", "magnitude", "distill", "adv", "fm", "disc",
+                    "commit", "prenorm_log_var"):
             if key in acc[0]:
                 rec[key] = round(float(np.mean([a[key] for a in acc])), 4)
         rec["perplexity"] = np.mean([a["perplexity"] for a in acc], axis=0).round(1).tolist()
@@ -375,7 +451,8 @@ class Trainer:
         size = self.model_cfg.codebook_size
         rec["restarted_pct"] = [round(100.0 * sum(r) / size, 1)
                                 for r in zip(*[a["restarted"] for a in acc])]
-        self.history.append({k: rec[k] for k in ("step", "loss", "mel", "stft", "complex", "distill", "commit")
+        self.history.append({k: rec[k] for k in ("step", "loss", "mel", "stft", "complex", "distill", "adv", "fm",
+                                                     "disc", "commit")
                              if k in rec})
         self.log(json.dumps(rec))
 
