@@ -156,17 +156,16 @@ def build_extra(out_dir: str, recipe: dict[str, Any] | None = None,
     recipe = copy.deepcopy(recipe or EXTRA_RECIPE)
     if shutil.which("espeak-ng") is None:
         raise BuildError("espeak-ng is not installed: apt-get install espeak-ng")
-    synth_recipe = {**RECIPE, "speed_wpm": RECIPE["speed_wpm"]}
     items = plan_extra(recipe)
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
     rows, failed = [], []
     for n, item in enumerate(items, 1):
         try:
-            raw, sr = synthesize(item, synth_recipe)
+            raw, sr = synthesize(item, RECIPE)
         except BuildError as exc:  # a voice this espeak-ng lacks: skip it, say so
             failed.append(f"{item.id}: {exc}")
             continue
-        pcm = postprocess(raw, sr, synth_recipe)
+        pcm = postprocess(raw, sr, RECIPE)
         sf.write(os.path.join(out_dir, item.path), pcm, SR, format="FLAC", subtype="PCM_16")
         rows.append({"id": item.id, "path": item.path, "text": item.text, "speaker": item.speaker,
                      "accent": item.accent, "espeak_pitch": item.espeak_pitch, "split": "train",
