@@ -20,7 +20,7 @@ examples:
   bench data build synth-speech --out DIR   keep the rebuilt corpus in DIR
   bench data build synth-speech-extra --out DIR
                                             more training speech for bench train rvq (no test
-                                            voice or sentence; about 1 hour, a minute to build)
+                                            voice or sentence; 69 minutes, ~30 s to build)
 """
 
 
