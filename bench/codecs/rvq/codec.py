@@ -32,8 +32,9 @@ class RVQ(Codec):
     Config = RVQConfig
     #: 2: the latent norm in float64 (codes may differ from 1 at rounding level);
     #: 3: the spectral model (STFT front end, inverse-STFT decoder), a new checkpoint;
-    #: 4: the same model fine-tuned on more voices (synth-speech-extra), a new checkpoint.
-    version = "4"
+    #: 4: the same model fine-tuned on more voices (synth-speech-extra), a new checkpoint;
+    #: 5: fine-tuned further on a larger supplement (step 50,000), a new checkpoint.
+    version = "5"
     extra = "torch"
 
     def __init__(self, config: Any = None, *, name: str | None = None):
