@@ -258,6 +258,9 @@ def test_training_supplement_never_uses_a_test_voice_or_sentence():
     # A test voice named in the recipe is dropped, not synthesised.
     sneaky = {**EXTRA_RECIPE, "espeak_variants": ["m3", "adam"]}
     assert {it.speaker for it in plan_extra(sneaky)} == {"adam", "mb-us1", "mb-us2"}
+    for bad in (0, -1, 81):  # the pool has 80 training sentences
+        with pytest.raises(sb.BuildError, match="sentences per voice"):
+            plan_extra({**EXTRA_RECIPE, "sentences_per_voice": bad})
     ids = [sid for sid, _ in EXTRA_SENTENCES]
     assert len(set(ids)) == len(ids) and not set(ids) & {sid for sid, _ in SENTENCES}
     assert not {t for _, t in EXTRA_SENTENCES} & {t for _, t in SENTENCES}

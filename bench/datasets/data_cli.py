@@ -75,7 +75,7 @@ def _build_extra(args) -> int:
         return 2
     try:
         recipe = dict(EXTRA_RECIPE)
-        if args.per_voice:
+        if args.per_voice is not None:
             recipe["sentences_per_voice"] = args.per_voice
         recipe = build_extra(args.out, recipe, log=lambda msg: print(msg, file=sys.stderr))
     except BuildError as exc:

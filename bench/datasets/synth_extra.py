@@ -112,7 +112,8 @@ EXTRA_RECIPE: dict[str, Any] = {
 
 def plan_extra(recipe: dict[str, Any] | None = None) -> list[PlannedItem]:
     """Every item of the supplement. Test-split voices named in the recipe are dropped; a test
-    sentence in the pool raises :class:`BuildError`."""
+    sentence in the pool, or a number of sentences per voice outside 1 to the pool's size,
+    raises :class:`BuildError`."""
     recipe = recipe or EXTRA_RECIPE
     base = RECIPE
     pools = split_sentences(base)
@@ -127,6 +128,9 @@ def plan_extra(recipe: dict[str, Any] | None = None) -> list[PlannedItem]:
     rng = np.random.default_rng(recipe["seed"])
     lo, hi = recipe["pitch_range"]
     k = int(recipe["sentences_per_voice"])
+    if not 1 <= k <= len(train_ids):
+        raise BuildError(f"sentences per voice must be 1 to {len(train_ids)} (the size of the "
+                         f"training-sentence pool), not {k}")
     items = []
     speakers = [(v, "espeak") for v in variants]
     speakers += [(voice, accent) for voice, _, accent in base["mbrola_speakers"]["train"]]
