@@ -4,7 +4,8 @@
 #   ./install.sh --test     the same, plus the test tools
 #   ./install.sh --core     only the light core (reconstruction task, identity/mu-law codecs)
 # Debian/Ubuntu system packages (espeak-ng to rebuild the corpus, libopus0) are installed
-# when running as root with apt-get available; otherwise the script says what is missing.
+# when running as root with apt-get available, and the script says so first; otherwise it says
+# what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -42,6 +43,7 @@ if [ -n "$extras" ]; then
   ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || missing+=(libopus0)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "install.sh: installing Debian packages with apt-get (running as root): ${missing[*]}" >&2
       (apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
         || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; }) \
         || echo "note: could not install ${missing[*]} (opus codec / corpus rebuild will say so)" >&2

@@ -16,7 +16,7 @@ examples:
   bench run --codec identity --task reconstruction --dataset manifest:path=my/manifest.jsonl
   bench run --codec mulaw-4bit --workers 2 --out runs/
   bench leaderboard runs/results --format latex > table.tex
-  bench check --baseline results/baseline.json runs/results
+  bench check --baseline results/baseline-ci.json runs/results
 """
 
 
@@ -88,7 +88,13 @@ def _add_run(sub) -> None:
     p.add_argument("--workers", "-j", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", "-o", default="bench-out", help="output directory (default bench-out)")
     p.add_argument("--max-lag", type=float, default=0.25, help="alignment search bound in seconds (default 0.25)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS/torch threads per worker (default 1; recorded, part of the cache key)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="measure again items and task rows that failed in earlier runs")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
+                   help="progress on stderr: a bar on a terminal, a plain line every 10 s otherwise (auto)")
+    p.add_argument("--no-progress", action="store_true", help="same as --progress off")
     p.set_defaults(func=cmd_run)
 
 
@@ -96,13 +102,14 @@ def cmd_run(args) -> int:
     from bench.runner import RunOptions, run
     from bench.tasks import DEFAULT_TASKS
 
-    progress = not args.no_progress and sys.stderr.isatty()
+    progress = "off" if args.no_progress else args.progress
     for codec in args.codec:
         opts = RunOptions(
             codec=codec, dataset=args.dataset, tasks=tuple(args.tasks or DEFAULT_TASKS),
             limit=args.limit, seed=args.seed, workers=args.workers, out=args.out,
-            max_lag=args.max_lag, progress=progress,
+            max_lag=args.max_lag, progress=progress, threads=args.threads, retry_failed=args.retry_failed,
         )
+        opts.validate()
         report = run(opts, log=lambda msg: print(msg, file=sys.stderr))
         for record, path in zip(report.records, report.paths):
             _print_summary(record, path)
@@ -119,13 +126,17 @@ def _print_summary(record: dict, path: str) -> None:
           f"v{record['task']['version']}: {kbps}, {c['measured']}/{c['requested']} measured, {c['failed']} failed")
     for reason, n in c["failure_reasons"].items():
         print(f"    failed x{n}: {reason}")
+    item_reasons = set(c["failure_reasons"])
     for name, mv in record["metrics"].items():
+        # reasons of this metric alone (whole-item failures are listed above)
+        own = {r: n for r, n in (mv.get("failures") or {}).items() if r not in item_reasons}
+        why = "".join(f"\n{'':14}failed x{n}: {r}" for r, n in own.items())
         if mv["value"] is None:
-            print(f"  {name:>10}: not measured ({mv['n_failed']} failed)")
+            print(f"  {name:>10}: not measured ({mv['n_failed']} failed){why}")
             continue
         fails = f", {mv['n_failed']} failed" if mv["n_failed"] else ""
-        print(f"  {name:>10}: {mv['value']:.4g} [{mv['ci_low']:.4g}, {mv['ci_high']:.4g}] "
-              f"{mv['unit']} (n={mv['n']}{fails})")
+        ci = (f" [{mv['ci_low']:.4g}, {mv['ci_high']:.4g}]" if mv.get("ci_low") is not None else "")
+        print(f"  {name:>10}: {mv['value']:.4g}{ci} {mv['unit']} (n={mv['n']}{fails}){why}")
     print(f"  -> {path}")
 
 
@@ -157,7 +168,7 @@ def _add_check(sub) -> None:
     p = sub.add_parser("check", help="regression gate against a committed baseline",
                        description="Compare result records with a baseline; exit 1 on a regression.")
     p.add_argument("paths", nargs="*", default=["bench-out/results"], help="record files or folders")
-    p.add_argument("--baseline", required=True, help="baseline JSON file")
+    p.add_argument("--baseline", required=True, help="baseline JSON file (the committed one: results/baseline-ci.json)")
     p.add_argument("--write", action="store_true", help="write the baseline from the records instead")
     p.set_defaults(func=cmd_check)
 
@@ -174,6 +185,10 @@ def cmd_check(args) -> int:
             fh.write("\n")
         print(f"wrote baseline with {len(records)} record(s) to {args.baseline}")
         return 0
+    if not os.path.isfile(args.baseline):
+        from bench.results import ResultError
+
+        raise ResultError(f"baseline not found: {args.baseline} (write one with --write)")
     ok, lines = check(records, load_baseline(args.baseline))
     print("\n".join(lines))
     return 0 if ok else 1
@@ -215,7 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     from bench.errors import USER_ERRORS
 
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe at exit is handled below
+        return rc
+    except BrokenPipeError:
+        # the reader went away (`bench list --json | head`): stop quietly, as cat would
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
     except USER_ERRORS as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2

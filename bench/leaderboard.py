@@ -32,15 +32,47 @@ def _payload_kbps(record: dict) -> float | None:
     return br.get("value")
 
 
+def _run_key(record: dict) -> str:
+    """The codec config plus the run options that move numbers (older records: the config)."""
+    return (record.get("run") or {}).get("key") or record["codec"]["config_hash"]
+
+
 def _sort_key(record: dict) -> tuple:
-    return (record["dataset"]["name"], _kbps(record), record["codec"]["name"], record["codec"]["config_hash"])
+    return (record["dataset"]["name"], _kbps(record), record["codec"]["name"], _run_key(record))
+
+
+def codec_label(record: dict) -> str:
+    """What the user asked for (``mulaw:bits=4``, ``mp3-16k``), not just the family name."""
+    return str(record["codec"].get("spec") or record["codec"]["name"])
+
+
+def dataset_label(record: dict) -> str:
+    ds = record["dataset"]
+    if ds.get("spec"):
+        return str(ds["spec"])
+    opts = ",".join(f"{k}={v}" for k, v in sorted((ds.get("config") or {}).items()) if k != "path")
+    return ds["name"] + (f":{opts}" if opts else "")
+
+
+def row_labels(recs: list[dict]) -> list[tuple[str, str]]:
+    """(codec, dataset) labels of a table's rows; where two rows would read the same, the
+    differing hash (dataset content, codec run key) is appended so that rows never look alike."""
+    labels = [[codec_label(r), dataset_label(r)] for r in recs]
+    for col, hash_of in ((1, lambda r: r["dataset"]["content_hash"]), (0, _run_key)):
+        seen: dict[str, set[str]] = defaultdict(set)
+        for r, lab in zip(recs, labels):
+            seen[lab[col]].add(hash_of(r))
+        for r, lab in zip(recs, labels):
+            if len(seen[lab[col]]) > 1:
+                lab[col] += f"@{hash_of(r)[:6]}"
+    return [(c, d) for c, d in labels]
 
 
 def select_latest(records: list[dict]) -> list[dict]:
-    """One record per (task, codec config, dataset content): the most recent."""
+    """One record per (task, codec run key, dataset content): the most recent."""
     best: dict[tuple, dict] = {}
     for r in records:
-        key = (r["task"]["name"], r["task"].get("key"), r["codec"]["config_hash"], r["dataset"]["content_hash"])
+        key = (r["task"]["name"], r["task"].get("key"), _run_key(r), r["dataset"]["content_hash"])
         if key not in best or r["created"] >= best[key]["created"]:
             best[key] = r
     return list(best.values())
@@ -87,9 +119,9 @@ def _metric_names(recs: list[dict], metrics: list[str] | None) -> list[str]:
 
 def table_rows(recs: list[dict], names: list[str]) -> list[dict[str, Any]]:
     rows = []
-    for r in recs:
+    for r, (codec, dataset) in zip(recs, row_labels(recs)):
         row: dict[str, Any] = {
-            "codec": r["codec"]["name"], "dataset": r["dataset"]["name"], "kbps": _kbps(r),
+            "codec": codec, "dataset": dataset, "kbps": _kbps(r),
             "payload_kbps": _payload_kbps(r), "n": r["counts"]["measured"], "failed": r["counts"]["failed"],
         }
         for m in names:
@@ -138,7 +170,7 @@ def _markdown(task: str, version: str, recs: list[dict], names: list[str]) -> st
     lines = [f"### {task} (v{version})", "", "| " + " | ".join(header) + " |",
              "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
     for row in table_rows(recs, names):
-        cells = [row["codec"], row["dataset"], _fmt(row["kbps"], 2), _fmt(row["payload_kbps"], 2),
+        cells = [_md(row["codec"]), _md(row["dataset"]), _fmt(row["kbps"], 2), _fmt(row["payload_kbps"], 2),
                  str(row["n"]), str(row["failed"])]
         cells += [_cell(row[m]) for m in names]
         lines.append("| " + " | ".join(cells) + " |")
@@ -148,6 +180,22 @@ def _markdown(task: str, version: str, recs: list[dict], names: list[str]) -> st
                  "the spread over splits). kbps is measured from the tokens (frames x log2 vocabulary), "
                  "payload kbps from the compressed bytes where a codec has them.")
     return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """A Markdown table cell: pipes, backslashes and markup characters escaped, one line."""
+    text = " ".join(str(text).split())
+    for ch in "\\|`*_[]<>":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _csv_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas: a text cell starting with = + - @ (or a tab/CR) gets a
+    leading apostrophe, as OWASP recommends for CSV injection. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _csv(task: str, version: str, recs: list[dict], names: list[str]) -> str:
@@ -162,14 +210,17 @@ def _csv(task: str, version: str, recs: list[dict], names: list[str]) -> str:
         for m in names:
             mv = row[m]
             out += [mv.get("value"), mv.get("ci_low"), mv.get("ci_high"), mv.get("n_failed")]
-        w.writerow(["" if v is None else v for v in out])
+        w.writerow(["" if v is None else _csv_cell(v) for v in out])
     return buf.getvalue()
 
 
+_TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+        "{": r"\{", "}": r"\}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+
+
 def _tex(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
-        text = text.replace(a, b)
-    return text
+    """Every LaTeX special character escaped, in one pass (so escapes are not escaped again)."""
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
 
 
 def _latex(task: str, version: str, recs: list[dict], names: list[str]) -> str:
@@ -221,6 +272,7 @@ def make_baseline(records: list[dict], tolerances: dict | None = None) -> dict:
                 "config_hash": r["codec"]["config_hash"], "dataset": r["dataset"]["name"],
                 "dataset_hash": r["dataset"]["content_hash"], "failed": r["counts"]["failed"],
                 "metrics": {m: mv["value"] for m, mv in sorted(r["metrics"].items())},
+                "n_failed": {m: mv.get("n_failed", 0) for m, mv in sorted(r["metrics"].items())},
                 "higher_is_better": {m: mv["higher_is_better"] for m, mv in sorted(r["metrics"].items())},
             })
     return {"kind": "bench.baseline", "schema_version": 1,
@@ -232,6 +284,8 @@ def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
     if baseline.get("kind") != "bench.baseline":
         raise ResultError("not a bench baseline file (kind != 'bench.baseline')")
     tol = baseline.get("tolerances", {})
+    if not baseline.get("entries"):
+        return False, ["FAIL: the baseline has no entries: nothing would be checked"]
     current = {}
     for name, recs in group_by_task(records).items():
         for r in recs:
@@ -271,6 +325,11 @@ def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
                 ok = False
                 lines.append(f"MISSING  {label} {m}: not measured (baseline {_fmt(base)})")
                 continue
+            base_failed = (entry.get("n_failed") or {}).get(m)
+            cur_failed = (r["metrics"].get(m) or {}).get("n_failed", 0)
+            if base_failed is not None and cur_failed > base_failed:
+                ok = False
+                lines.append(f"FAILURES {label} {m}: failed on {cur_failed} items, baseline {base_failed}")
             higher = entry["higher_is_better"].get(m, True)
             worse_by = (base - cur) if higher else (cur - base)
             if worse_by > allowed:

@@ -110,7 +110,7 @@ def _clean(obj: Any) -> Any:
 
 def make_record(
     *, codec: dict, task: dict, dataset: dict, seed: int, limit: int | None, counts: dict,
-    metrics: dict, extra: dict | None = None, timing: dict | None = None,
+    metrics: dict, extra: dict | None = None, timing: dict | None = None, run: dict | None = None,
 ) -> dict[str, Any]:
     return _clean({
         "schema_version": SCHEMA_VERSION,
@@ -124,6 +124,7 @@ def make_record(
         "counts": counts,
         "metrics": metrics,
         "extra": extra or {},
+        "run": run or {},
         "provenance": provenance(),
         "timing": timing or {},
     })
@@ -134,20 +135,27 @@ def _slug(text: str) -> str:
 
 
 def record_filename(record: dict) -> str:
-    return "__".join(
-        _slug(p) for p in (record["dataset"]["name"], record["codec"]["name"],
-                           record["codec"]["config_hash"][:8], record["task"]["name"])
-    ) + ".json"
+    """A name that two different runs never share: dataset name and content hash, codec name and
+    run key (config hash plus the run options that move numbers), task name and key."""
+    ds, codec, task = record["dataset"], record["codec"], record["task"]
+    codec_key = (record.get("run") or {}).get("key") or codec["config_hash"]
+    task_tag = (task.get("key") or task["name"]).split("#")[-1][:8]
+    parts = (f"{ds['name']}-{ds['content_hash'][:8]}", f"{codec['name']}-{codec_key[:8]}",
+             f"{task['name']}-{task_tag}")
+    return "__".join(_slug(p) for p in parts) + ".json"
 
 
 def save_record(record: dict, out_dir: str) -> str:
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, record_filename(record))
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path)  # atomic: a crash never leaves half a record
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)  # atomic: a crash never leaves half a record
+    except OSError as exc:
+        raise ResultError(f"cannot write result record to {out_dir}: {exc.strerror or exc}") from None
     return path
 
 
@@ -160,6 +168,9 @@ def migrate(record: dict) -> dict:
         raise ResultError(
             f"record has schema_version {version}, newer than this bench ({SCHEMA_VERSION}): upgrade bench"
         )
+    missing = [k for k in ("codec", "task", "dataset", "counts", "metrics") if not isinstance(record.get(k), dict)]
+    if missing:
+        raise ResultError(f"malformed record: missing or invalid {', '.join(missing)}")
     return record
 
 
@@ -175,7 +186,11 @@ def load_record(path: str) -> dict:
 
 
 def find_records(paths: list[str]) -> list[dict]:
-    """Load records from files and directories (searched recursively for *.json)."""
+    """Load records from files and directories (searched recursively for *.json).
+
+    Other JSON files in a results folder (baselines, trial lists: valid JSON that is not a
+    bench record) are skipped; a file that is not valid JSON, or a bench record that does not
+    load, is an error naming the file: a corrupt record never silently drops out of a table."""
     files: list[str] = []
     for p in paths:
         if os.path.isdir(p):
@@ -184,12 +199,20 @@ def find_records(paths: list[str]) -> list[dict]:
             files.append(p)
         else:
             raise ResultError(f"no such file or directory: {p}")
+    explicit = {os.path.abspath(p) for p in paths if os.path.isfile(p)}
     records = []
     for f in sorted(files):
         try:
-            records.append(load_record(f))
-        except ResultError:
-            if len(paths) == 1 and os.path.isfile(paths[0]):
-                raise
-            continue  # other JSON files (baselines, trial lists) in a results folder
+            with open(f, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ResultError(f"{f}: corrupt record (not valid JSON: {exc}); delete it or run again") from None
+        if not (isinstance(data, dict) and data.get("kind") == "bench.result"):
+            if os.path.abspath(f) in explicit:
+                raise ResultError(f"{f}: not a bench result record")
+            continue
+        try:
+            records.append(migrate(data))
+        except ResultError as exc:
+            raise ResultError(f"{f}: {exc}") from None
     return records

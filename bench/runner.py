@@ -12,9 +12,12 @@ run killed at any point resumes where it stopped with the same final numbers.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
+import math
 import multiprocessing
 import os
+import sqlite3
 import time
 from collections import Counter
 from typing import Any, Callable
@@ -28,10 +31,10 @@ from bench.config import stable_hash
 from bench.datasets import DATASETS, DEFAULT_DATASET
 from bench.datasets.base import Dataset, Item, dataset_hash
 from bench.registry import parse_spec
-from bench.results import make_record, save_record
+from bench.results import ResultError, load_record, make_record, record_filename, save_record
 from bench.store import CodecOutput, Store, TaskResult
 from bench.tasks import DEFAULT_TASKS, TASKS
-from bench.tasks.base import Failed, ItemContext, MetricSpec, Row, Task, summarize_metric
+from bench.tasks.base import ItemContext, Row, Task
 
 
 class RunError(RuntimeError):
@@ -68,7 +71,29 @@ class RunOptions:
     workers: int = 1
     out: str = "bench-out"
     max_lag: float = 0.25  # seconds: bound of the alignment search
-    progress: bool = True
+    #: "auto" (a bar on a terminal, plain lines otherwise), "bar", "lines" or "off"; True/False
+    #: mean "auto"/"off".
+    progress: bool | str = "auto"
+    #: BLAS/OpenMP/torch threads per worker, the same in-process and in pool workers, so that
+    #: numbers do not depend on ``workers`` (a thread count changes floating-point summation
+    #: order). Part of the run's key and record.
+    threads: int = 1
+    #: Measure again the task rows and codec outputs that failed in earlier runs.
+    retry_failed: bool = False
+
+    def validate(self) -> None:
+        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
+            raise RunError(f"--limit must be at least 1, got {self.limit}")
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise RunError(f"--{name} must be an integer of at least 1, got {value!r}")
+        if not (isinstance(self.max_lag, (int, float)) and 0 <= self.max_lag < float("inf")):
+            raise RunError(f"--max-lag must be a finite number of seconds >= 0, got {self.max_lag!r}")
+
+    def key_parts(self) -> dict[str, Any]:
+        """The run options that can move a number: part of every cache key and record."""
+        return {"max_lag_s": float(self.max_lag), "threads": int(self.threads)}
 
 
 @dataclasses.dataclass
@@ -91,12 +116,18 @@ class Job:
     cached: CodecOutput | None  # codec output from the store, or None to run the codec
 
 
+def run_key(codec: Codec, opts: RunOptions) -> str:
+    """Key of a codec's outputs in the store: its config hash and the run options that move
+    numbers (the alignment bound, the thread count)."""
+    return stable_hash({"codec": codec.config_hash, **opts.key_parts()})
+
+
 def select_items(items: list[Item], limit: int | None, seed: int) -> list[Item]:
     """All items, or a seeded random subset of ``limit`` of them (kept in id order)."""
+    if limit is not None and limit < 1:
+        raise RunError(f"--limit must be at least 1, got {limit}")
     if limit is None or limit >= len(items):
         return list(items)
-    if limit < 0:
-        raise RunError(f"--limit must be positive, got {limit}")
     rng = np.random.default_rng(seed)
     keep = sorted(rng.choice(len(items), size=limit, replace=False))
     return [items[i] for i in keep]
@@ -217,8 +248,11 @@ def _reason(exc: BaseException) -> str:
 _WORKER: dict[str, Any] = {}
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
 def _pin_threads(n: int) -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for var in _THREAD_VARS:
         os.environ[var] = str(n)
     try:
         from threadpoolctl import threadpool_limits
@@ -226,6 +260,45 @@ def _pin_threads(n: int) -> None:
         threadpool_limits(n)
     except ImportError:
         pass
+    _set_torch_threads(n)
+
+
+def _set_torch_threads(n: int) -> int | None:
+    """Set torch's intra-op threads if torch is imported; returns the previous count."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    return before
+
+
+@contextlib.contextmanager
+def pinned_threads(n: int):
+    """In-process runs pin threads exactly as pool workers do, and restore them afterwards."""
+    saved_env = {var: os.environ.get(var) for var in _THREAD_VARS}
+    for var in _THREAD_VARS:
+        os.environ[var] = str(n)
+    torch_before = _set_torch_threads(n)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            yield
+        else:
+            with threadpool_limits(n):
+                yield
+    finally:
+        for var, value in saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        if torch_before is not None:
+            _set_torch_threads(torch_before)
 
 
 def _worker_init(codec: Codec, tasks: dict[str, Task], max_lag_s: float, threads: int) -> None:
@@ -247,11 +320,8 @@ def load_components(codec: Codec, tasks: Any, threads: int | None = None) -> Non
     codec.load()
     for task in tasks:
         task.load()
-    if threads is not None:
-        import sys
-
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
+    if threads is not None:  # loading may have imported torch
+        _set_torch_threads(threads)
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -276,10 +346,93 @@ def _progress(enabled: bool):
     )
 
 
+class ProgressReport:
+    """Progress of a run on stderr, per item: a rich bar (count, rate, elapsed, ETA) on a
+    terminal; elsewhere (CI logs, ``| tee``) one plain line every ``interval`` seconds, whether
+    or not an item finished, and a last line at the end."""
+
+    def __init__(self, label: str, total: int, mode: str, interval: float | None = None,
+                 stream: Any = None):
+        import sys
+        import threading
+
+        self.label, self.total, self.mode = label, total, mode
+        self.done = self.failed = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval if interval is not None else float(os.environ.get("BENCH_PROGRESS_INTERVAL", 10))
+        self._t0 = time.perf_counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._bar = self._thread = None
+        if mode == "bar":
+            self._rich = _progress(True)
+            self._rich.start()
+            self._bar = self._rich.add_task(label, total=total)
+        elif mode == "lines":
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self._t0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        speed = (f"{rate:.2f} items/s" if rate >= 1 else f"{1 / rate:.1f} s/item") if rate > 0 else "-- items/s"
+        eta = f", eta {_clock((self.total - self.done) / rate)}" if rate > 0 and self.done < self.total else ""
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        failed = f", {self.failed} with failures" if self.failed else ""
+        return (f"{self.label}: {self.done}/{self.total} items ({pct:.0f}%), {speed}{failed}, "
+                f"elapsed {_clock(elapsed)}{eta}")
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                print(self.line(), file=self.stream, flush=True)
+
+    def advance(self, failed: bool = False) -> None:
+        with self._lock:
+            self.done += 1
+            self.failed += bool(failed)
+        if self._bar is not None:
+            desc = f"{self.label} [red]{self.failed} failed[/red]" if self.failed else self.label
+            self._rich.update(self._bar, advance=1, description=desc)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            print(self.line(), file=self.stream, flush=True)
+        if self._bar is not None:
+            self._rich.stop()
+
+    def __enter__(self) -> "ProgressReport":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _progress_mode(progress: bool | str) -> str:
+    import sys
+
+    if progress is True or progress == "auto":
+        return "bar" if sys.stderr.isatty() else "lines"
+    if progress is False or progress == "off":
+        return "off"
+    if progress not in ("bar", "lines"):
+        raise RunError(f"progress must be auto, bar, lines or off, got {progress!r}")
+    return str(progress)
+
+
 def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport:
     """Run one codec over one dataset with the given tasks; write per-item rows and records."""
     log = log or (lambda msg: None)
     t_run = time.perf_counter()
+    opts.validate()
     codec = build_codec(opts.codec)
     codec_name = parse_spec(opts.codec)[0]
     dataset = build_dataset(opts.dataset or DEFAULT_DATASET)
@@ -290,14 +443,23 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
     if not tasks:
         raise RunError("no task to run")
 
-    items = select_items(dataset.items(), opts.limit, opts.seed)
+    all_items = dataset.items()
+    if not all_items:
+        raise RunError(f"dataset {dataset.name} has no items")
+    items = select_items(all_items, opts.limit, opts.seed)
     hashes = [it.content_hash() for it in items]
-    os.makedirs(opts.out, exist_ok=True)
-    store = Store(os.path.join(opts.out, "bench.sqlite"))
     try:
-        chash = codec.config_hash
-        have_output = store.codec_hashes_done(chash)
-        done = {key: store.task_rows_done(chash, key) for key in tasks}
+        os.makedirs(opts.out, exist_ok=True)
+        store = Store(os.path.join(opts.out, "bench.sqlite"))
+    except (OSError, sqlite3.Error) as exc:
+        raise RunError(f"cannot write the output folder {opts.out}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        chash = run_key(codec, opts)
+        have_output = store.codec_hashes_done(chash, ok_only=opts.retry_failed)
+        done = {key: store.task_rows_done(chash, key, ok_only=opts.retry_failed) for key in tasks}
+        kept_failed = 0 if opts.retry_failed else sum(
+            len(store.task_rows_done(chash, key) - store.task_rows_done(chash, key, ok_only=True))
+            for key in tasks)
         jobs = []
         for item, ih in zip(items, hashes):
             missing = [key for key in tasks if ih not in done[key]]
@@ -305,14 +467,16 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
                 cached = store.codec_output(chash, ih) if ih in have_output else None
                 jobs.append(Job(item, ih, missing, cached))
         log(f"{codec_name} on {dataset.name}: {len(items)} items, {len(items) - len(jobs)} already done, "
-            f"{len(jobs)} to run with {min(opts.workers, max(1, len(jobs)))} worker(s)")
+            f"{len(jobs)} to run with {min(opts.workers, max(1, len(jobs)))} worker(s) x {opts.threads} thread(s)")
+        if kept_failed:
+            log(f"  {kept_failed} failed task row(s) from earlier runs kept; --retry-failed measures them again")
         phases = {"setup": time.perf_counter() - t_run}
         t = time.perf_counter()
         if jobs:
-            _execute(codec, tasks, jobs, opts, store, label=f"{codec_name} / {dataset.name}")
+            _execute(codec, tasks, jobs, opts, store, chash, label=f"{codec_name} / {dataset.name}")
         phases["execute"] = time.perf_counter() - t
         t = time.perf_counter()
-        records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts)
+        records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts, log=log)
         phases["summarize"] = time.perf_counter() - t
     finally:
         store.close()
@@ -320,43 +484,36 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
 
 
 def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOptions,
-             store: Store, label: str) -> None:
-    failures = 0
-    chash = codec.config_hash
+             store: Store, chash: str, label: str) -> None:
     cache_dir = os.path.join(opts.out, "cache")
     for task in tasks.values():
         task.cache_dir = cache_dir
     batch = max(task.batch_size for task in tasks.values())
     chunks = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
-    with _progress(opts.progress) as progress:
-        bar = progress.add_task(label, total=len(jobs))
+    with ProgressReport(label, len(jobs), _progress_mode(opts.progress)) as progress:
 
         def record(results: list[dict]) -> None:
-            nonlocal failures
             for result in results:
                 if "fatal" in result:
                     raise RunError(result["fatal"])
                 store.write_item(chash, result["item_hash"], result["item_id"], result["output"], result["tasks"])
-                if any(tr.status != "ok" for tr in result["tasks"]):
-                    failures += 1
-                    progress.update(bar, description=f"{label} [red]{failures} failed[/red]")
-                progress.advance(bar)
+                progress.advance(failed=any(tr.status != "ok" for tr in result["tasks"]))
 
         workers = max(1, min(opts.workers, len(chunks)))
         if workers == 1:
-            try:
-                load_components(codec, tasks.values())
-            except MissingDependency:
-                raise
-            except Exception as exc:
-                raise RunError(f"cannot load {codec.name}: {exc}") from exc
-            for chunk in chunks:
-                record(process_jobs(codec, tasks, chunk, opts.max_lag))
+            with pinned_threads(opts.threads):
+                try:
+                    load_components(codec, tasks.values(), opts.threads)
+                except MissingDependency:
+                    raise
+                except Exception as exc:
+                    raise RunError(f"cannot load {codec.name}: {exc}") from exc
+                for chunk in chunks:
+                    record(process_jobs(codec, tasks, chunk, opts.max_lag))
             return
-        threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                    initargs=(codec, tasks, opts.max_lag, threads)) as pool:
+                                    initargs=(codec, tasks, opts.max_lag, opts.threads)) as pool:
             pending: set[cf.Future] = set()
             try:
                 for chunk in chunks:
@@ -372,9 +529,31 @@ def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOpt
                 raise
 
 
+def corpus_bitrate(rates_bps: list[float], durations: list[float], seed: int, n_boot: int = 2000) -> dict[str, Any]:
+    """Corpus bitrate in kbps: total bits over total seconds (fixed per-file overheads of short
+    clips weigh by their duration), a bootstrap interval of that ratio over items, and the
+    unweighted per-item spread beside it."""
+    rates = np.asarray(rates_bps, dtype=np.float64) / 1000.0
+    durs = np.asarray(durations, dtype=np.float64)
+    bits = rates * durs
+    value = float(bits.sum() / durs.sum())
+    lo = hi = value
+    if len(rates) > 1:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(rates), size=(n_boot, len(rates)))
+        boot = bits[idx].sum(axis=1) / durs[idx].sum(axis=1)
+        lo, hi = float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+    return {"value": value, "ci_low": lo, "ci_high": hi, "n": int(len(rates)), "n_failed": 0,
+            "higher_is_better": False, "unit": "kbps", "failures": {},
+            "weighting": "total bits / total seconds",
+            "item_mean": float(rates.mean()), "item_min": float(rates.min()), "item_max": float(rates.max())}
+
+
 def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset, items: list[Item],
-                  hashes: list[str], tasks: dict[str, Task], opts: RunOptions) -> tuple[list[dict], list[str]]:
-    chash = codec.config_hash
+                  hashes: list[str], tasks: dict[str, Task], opts: RunOptions,
+                  log: Callable[[str], None] | None = None) -> tuple[list[dict], list[str]]:
+    log = log or (lambda msg: None)
+    chash = run_key(codec, opts)
     stats = store.codec_stats(chash, hashes)
     codec_info = codec.describe()
     codec_info["name"] = codec_name
@@ -382,10 +561,10 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
     ok_stats = [stats[h] for h in hashes if h in stats and stats[h]["status"] == "ok"]
     bitrate = {}
     for key in ("token_bps", "payload_bps"):
-        vals = [s[key] / 1000.0 for s in ok_stats if s[key] is not None]
-        spec = MetricSpec(key.replace("_bps", "_kbps"), "kbps", False)
-        rows = [Row("", {}, {spec.name: v}, {}) for v in vals]
-        bitrate[spec.name] = summarize_metric(spec, rows, opts.seed).to_dict() if vals else None
+        pairs = [(s[key], s["duration"]) for s in ok_stats
+                 if s[key] is not None and math.isfinite(s[key]) and s["duration"]]
+        name = key.replace("_bps", "_kbps")
+        bitrate[name] = corpus_bitrate([p[0] for p in pairs], [p[1] for p in pairs], opts.seed) if pairs else None
     codec_info["bitrate"] = bitrate
     codec_timing: Counter[str] = Counter()
     for s in ok_stats:
@@ -393,6 +572,11 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
     ds_info = dataset.describe(items)
     ds_info["content_hash"] = dataset_hash(hashes)
     ds_info["n_items_total"] = len(dataset.items())
+    ds_info["spec"] = opts.dataset or DEFAULT_DATASET
+    input_notes: Counter[str] = Counter()
+    for h in hashes:
+        for note in (stats.get(h) or {}).get("notes") or []:
+            input_notes[note] += 1
 
     records, paths = [], []
     for key, task in tasks.items():
@@ -421,10 +605,25 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
                                        "description": m.description} for m in task.metrics}},
             dataset=ds_info, seed=opts.seed, limit=opts.limit,
             counts={"requested": len(items), "measured": measured, "failed": len(items) - measured,
-                    "failure_reasons": dict(sorted(reasons.items()))},
+                    "failure_reasons": dict(sorted(reasons.items())),
+                    "input_notes": dict(sorted(input_notes.items()))},
             metrics=metrics, extra=extra,
             timing={"codec_seconds": dict(codec_timing), "task_seconds": task_seconds},
+            run={**opts.key_parts(), "key": chash, "workers": opts.workers},
         )
         records.append(record)
-        paths.append(save_record(record, os.path.join(opts.out, "results")))
+        out_dir = os.path.join(opts.out, "results")
+        path = os.path.join(out_dir, record_filename(record))
+        if measured == 0 and _has_measured_record(path):
+            log(f"  nothing measured for {task.name}: kept the earlier record {path}")
+        else:
+            path = save_record(record, out_dir)
+        paths.append(path)
     return records, paths
+
+
+def _has_measured_record(path: str) -> bool:
+    try:
+        return load_record(path)["counts"]["measured"] > 0
+    except (OSError, ResultError, KeyError, TypeError):
+        return False

@@ -118,15 +118,16 @@ class Store:
             out.recon = np.frombuffer(row[10], dtype=np.float32)
         return out
 
-    def codec_hashes_done(self, codec_hash: str) -> set[str]:
-        rows = self.conn.execute("SELECT item_hash FROM codec_outputs WHERE codec_hash=?", (codec_hash,))
-        return {r[0] for r in rows}
+    def codec_hashes_done(self, codec_hash: str, ok_only: bool = False) -> set[str]:
+        """Items with a stored codec output (only successful ones with ``ok_only``)."""
+        sql = "SELECT item_hash FROM codec_outputs WHERE codec_hash=?" + (" AND status='ok'" if ok_only else "")
+        return {r[0] for r in self.conn.execute(sql, (codec_hash,))}
 
-    def task_rows_done(self, codec_hash: str, task_key: str) -> set[str]:
-        rows = self.conn.execute(
-            "SELECT item_hash FROM task_rows WHERE codec_hash=? AND task_key=?", (codec_hash, task_key)
-        )
-        return {r[0] for r in rows}
+    def task_rows_done(self, codec_hash: str, task_key: str, ok_only: bool = False) -> set[str]:
+        """Items with a stored task row (only successful ones with ``ok_only``)."""
+        sql = "SELECT item_hash FROM task_rows WHERE codec_hash=? AND task_key=?" + (
+            " AND status='ok'" if ok_only else "")
+        return {r[0] for r in self.conn.execute(sql, (codec_hash, task_key))}
 
     def task_rows(self, codec_hash: str, task_key: str, item_hashes: Iterable[str]) -> dict[str, dict]:
         """item_hash -> {status, reason, extras, seconds, values} for the given items."""

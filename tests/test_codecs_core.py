@@ -28,7 +28,8 @@ def test_identity_is_exact_on_16bit_input():
 def test_mulaw_bitrate_is_measured_from_tokens():
     codec = build_codec("mulaw-4bit")
     assert codec.nominal_bitrate == 64_000
-    assert build_codec("identity").nominal_bitrate == 256_000
+    assert build_codec("pcm16").nominal_bitrate == 256_000
+    assert build_codec("identity").nominal_bitrate == 512_000  # float32 samples, lossless
 
 
 def test_check_tokens_rejects_out_of_range():

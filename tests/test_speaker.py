@@ -102,7 +102,7 @@ def test_identity_keeps_voice_mulaw2_does_not(corpus, tmp_path):
     ):
         sims.setdefault(codec_hash, []).append((value, failure))
     conn.close()
-    ident_vals = sims[ident["codec"]["config_hash"]]
+    ident_vals = sims[ident["run"]["key"]]
     measured = [v for v, f in ident_vals if f is None]
     assert len(measured) == 6 and min(measured) > 0.99
     assert [f for v, f in ident_vals if f is not None] == [

@@ -10,8 +10,12 @@ from bench.registry import CODECS
 __all__ = ["CODECS", "Codec", "CodecError", "EncodeResult", "MissingDependency"]
 
 CODECS.register(
-    "identity", "bench.codecs.identity:Identity", aliases=("pcm16",),
-    description="16-bit PCM samples as tokens (upper bound)",
+    "identity", "bench.codecs.identity:Identity",
+    description="lossless: float32 samples as tokens (the ceiling every metric must read)",
+)
+CODECS.register(
+    "pcm16", "bench.codecs.identity:PCM16", aliases=("pcm-16bit",),
+    description="16-bit PCM samples as tokens (rounding costs quality on quiet audio)",
 )
 CODECS.register(
     "mulaw", "bench.codecs.mulaw:MuLaw", aliases=("mu-law",),

@@ -30,6 +30,16 @@ def read_manifest_rows(path: str) -> list[tuple[int, dict]]:
     """(line number, row) pairs from a JSONL or CSV manifest; a malformed line raises."""
     if not os.path.isfile(path):
         raise ManifestError(f"manifest not found: {path}")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = raw.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                            "save the manifest as UTF-8") from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc.strerror}") from None
     rows: list[tuple[int, dict]] = []
     with open(path, encoding="utf-8", newline="") as fh:
         if path.lower().endswith((".csv", ".tsv")):
@@ -93,4 +103,10 @@ class ManifestDataset(Dataset):
         if not self.config.path:
             raise ManifestError("the manifest dataset needs a file: --dataset manifest:path=FILE")
         path = os.path.abspath(self.config.path)
-        return items_from_rows(read_manifest_rows(path), os.path.dirname(path), os.path.basename(path))
+        rows = read_manifest_rows(path)
+        if not rows:
+            raise ManifestError(f"manifest {path} has no items (empty, or only comments or a header)")
+        if not any(isinstance(row.get("path"), str) and row.get("path") for _, row in rows):
+            raise ManifestError(f"manifest {path}: no row has a 'path' (got columns: "
+                                f"{', '.join(sorted({k for _, r in rows for k in r})) or 'none'})")
+        return items_from_rows(rows, os.path.dirname(path), os.path.basename(path))
