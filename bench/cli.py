@@ -90,6 +90,12 @@ def _add_run(sub) -> None:
     p.add_argument("--max-lag", type=float, default=0.25, help="alignment search bound in seconds (default 0.25)")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/torch threads per worker (default 1; recorded, part of the cache key)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds one item may take before its worker is stopped and the item failed (recorded)")
+    p.add_argument("--max-duration", type=float, default=300.0,
+                   help="longest item measured, in seconds (default 300; bounds memory; longer items fail with the reason)")
+    p.add_argument("--in-process", action="store_true",
+                   help="with one worker, run items in this process (faster start; a crash in a codec then stops the run)")
     p.add_argument("--retry-failed", action="store_true",
                    help="measure again items and task rows that failed in earlier runs")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
@@ -108,6 +114,7 @@ def cmd_run(args) -> int:
             codec=codec, dataset=args.dataset, tasks=tuple(args.tasks or DEFAULT_TASKS),
             limit=args.limit, seed=args.seed, workers=args.workers, out=args.out,
             max_lag=args.max_lag, progress=progress, threads=args.threads, retry_failed=args.retry_failed,
+            timeout=args.timeout, max_duration=args.max_duration, isolate=not args.in_process,
         )
         opts.validate()
         report = run(opts, log=lambda msg: print(msg, file=sys.stderr))

@@ -130,6 +130,27 @@ def make_record(
     })
 
 
+def portable_path(path: str) -> str:
+    """A path as a record keeps it: relative to the working folder when inside it, else the last
+    two components behind ".../" (records travel; this machine's folders do not)."""
+    if not (isinstance(path, str) and os.path.isabs(path)):
+        return path
+    rel = os.path.relpath(path)
+    if not rel.startswith(".."):
+        return rel
+    return ".../" + "/".join(os.path.normpath(path).split(os.sep)[-2:])
+
+
+def portable_config(config: dict) -> dict:
+    """Options with absolute local paths made portable (see :func:`portable_path`)."""
+    return {k: portable_path(v) if isinstance(v, str) and os.path.isabs(v) else v for k, v in config.items()}
+
+
+def portable_spec(spec: str) -> str:
+    """A ``name:key=value,...`` spec with absolute paths in its values made portable."""
+    return re.sub(r"(?<=[=:,])(/[^,]*)", lambda m: portable_path(m.group(1)), spec)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 

@@ -11,7 +11,6 @@ run killed at any point resumes where it stopped with the same final numbers.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import dataclasses
 import math
@@ -24,17 +23,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.audio import METRIC_SR, AudioError, align, check_wave, resample
+from bench.audio import MAX_INPUT_S, MIN_INPUT_S, METRIC_SR, AudioError, align, check_signal, check_wave, resample
 from bench.codecs import CODECS
-from bench.codecs.base import Codec, CodecError, MissingDependency, check_tokens, token_bitrate
+from bench.codecs.base import Codec, CodecError, EncodeResult, MissingDependency, check_tokens, token_bitrate
 from bench.config import stable_hash
 from bench.datasets import DATASETS, DEFAULT_DATASET
 from bench.datasets.base import Dataset, Item, dataset_hash
 from bench.registry import parse_spec
-from bench.results import ResultError, load_record, make_record, record_filename, save_record
+from bench.results import (ResultError, load_record, make_record, portable_config, portable_spec, record_filename,
+                           save_record)
 from bench.store import CodecOutput, Store, TaskResult
 from bench.tasks import DEFAULT_TASKS, TASKS
-from bench.tasks.base import ItemContext, Row, Task
+from bench.tasks.base import Failed, ItemContext, Measurement, Row, Task
 
 
 class RunError(RuntimeError):
@@ -80,6 +80,18 @@ class RunOptions:
     threads: int = 1
     #: Measure again the task rows and codec outputs that failed in earlier runs.
     retry_failed: bool = False
+    #: Seconds one item may take (codec and tasks) before its worker is killed and the item
+    #: recorded as failed; None: no limit. Needs worker processes.
+    timeout: float | None = None
+    #: Run items in worker processes even with one worker, so that a crash (segfault,
+    #: ``os._exit``) or a hang in a codec or metric fails that item only. None: when workers > 1
+    #: or a timeout is set.
+    isolate: bool | None = None
+    #: Longest item measured, in seconds (longer ones fail with the reason); None: no limit.
+    max_duration: float | None = MAX_INPUT_S
+
+    def isolated(self) -> bool:
+        return bool(self.isolate) or self.workers > 1 or self.timeout is not None
 
     def validate(self) -> None:
         if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
@@ -88,12 +100,19 @@ class RunOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise RunError(f"--{name} must be an integer of at least 1, got {value!r}")
+        if self.max_duration is not None and not (isinstance(self.max_duration, (int, float)) and self.max_duration > 0):
+            raise RunError(f"--max-duration must be a positive number of seconds, got {self.max_duration!r}")
+        if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and 0 < self.timeout < float("inf")):
+            raise RunError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.isolate is False and self.timeout is not None:
+            raise RunError("--timeout needs worker processes (drop --in-process)")
         if not (isinstance(self.max_lag, (int, float)) and 0 <= self.max_lag < float("inf")):
             raise RunError(f"--max-lag must be a finite number of seconds >= 0, got {self.max_lag!r}")
 
     def key_parts(self) -> dict[str, Any]:
         """The run options that can move a number: part of every cache key and record."""
-        return {"max_lag_s": float(self.max_lag), "threads": int(self.threads)}
+        return {"max_lag_s": float(self.max_lag), "threads": int(self.threads),
+                "min_duration_s": MIN_INPUT_S, "max_duration_s": self.max_duration}
 
 
 @dataclasses.dataclass
@@ -145,9 +164,14 @@ def run_codec(codec: Codec, wave: np.ndarray, sr: int, max_lag_s: float) -> tupl
     t = time.perf_counter()
     encoded = codec.encode(x)
     timings["encode"] = time.perf_counter() - t
+    if not isinstance(encoded, EncodeResult):
+        raise CodecError(f"encode returned {type(encoded).__name__}, expected an EncodeResult")
     tokens = check_tokens(codec, encoded.tokens)
     t = time.perf_counter()
-    y = check_wave(codec.decode(tokens), "decoded audio")
+    decoded = codec.decode(tokens)
+    if not isinstance(decoded, np.ndarray):
+        raise CodecError(f"decode returned {type(decoded).__name__}, expected a numpy array")
+    y = check_wave(decoded, "decoded audio")
     timings["decode"] = time.perf_counter() - t
     t = time.perf_counter()
     y16 = resample(y, codec.sample_rate, METRIC_SR)
@@ -166,21 +190,40 @@ def run_codec(codec: Codec, wave: np.ndarray, sr: int, max_lag_s: float) -> tupl
     return out, ref16
 
 
-def _codec_stage(codec: Codec, job: Job, max_lag_s: float) -> tuple[CodecOutput, CodecOutput | None, np.ndarray | None]:
+@dataclasses.dataclass(frozen=True)
+class ItemSettings:
+    """What the per-item pipeline needs from the run options (sent to workers)."""
+
+    max_lag_s: float = 0.25
+    max_duration_s: float | None = MAX_INPUT_S
+
+    @classmethod
+    def of(cls, opts: "RunOptions") -> "ItemSettings":
+        return cls(max_lag_s=opts.max_lag, max_duration_s=opts.max_duration)
+
+
+def _codec_stage(codec: Codec, job: Job, settings: ItemSettings) -> tuple[CodecOutput, CodecOutput | None, np.ndarray | None]:
     """Load the item and run the codec unless cached: (output, new output or None, 16 kHz ref)."""
     new_output: CodecOutput | None = None
     ref16 = None
     output = job.cached
     try:
         t = time.perf_counter()
-        audio = job.item.load()
+        try:
+            audio = job.item.load()
+        except AudioError:
+            raise
+        except _ITEM_FAULTS as exc:
+            raise AudioError(f"cannot load: {_reason(exc)}") from None
+        check_signal(audio.wave, audio.sample_rate, MIN_INPUT_S, settings.max_duration_s)
         load_s = time.perf_counter() - t
         if output is None:
             try:
-                new_output, ref16 = run_codec(codec, audio.wave, audio.sample_rate, max_lag_s)
-            except (CodecError, AudioError, ValueError, RuntimeError, IndexError) as exc:
+                new_output, ref16 = run_codec(codec, audio.wave, audio.sample_rate, settings.max_lag_s)
+            except _ITEM_FAULTS as exc:  # whatever a plugin raises fails this item only
                 new_output = CodecOutput(status="failed", reason=f"codec failed: {_reason(exc)}")
-            new_output.notes = list(audio.notes)
+            new_output.notes = list(audio.notes) + (
+                [f"resampled from {audio.sample_rate} Hz"] if audio.sample_rate != METRIC_SR else [])
             new_output.timings["load"] = load_s
             new_output.duration = audio.duration
             output = new_output
@@ -191,7 +234,7 @@ def _codec_stage(codec: Codec, job: Job, max_lag_s: float) -> tuple[CodecOutput,
     return output, new_output, ref16
 
 
-def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], max_lag_s: float) -> list[dict[str, Any]]:
+def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings: ItemSettings) -> list[dict[str, Any]]:
     """Everything a chunk of items needs; never raises for a bad item (the reason is recorded).
 
     The codec runs item by item; each task then measures the chunk's items in one
@@ -201,7 +244,7 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], max_lag_
     contexts: dict[int, ItemContext] = {}
     for i, job in enumerate(jobs):
         t = time.perf_counter()
-        output, new_output, ref16 = _codec_stage(codec, job, max_lag_s)
+        output, new_output, ref16 = _codec_stage(codec, job, settings)
         results.append({"item_id": job.item.id, "item_hash": job.item_hash, "output": new_output,
                         "tasks": {}, "status": output, "t": time.perf_counter() - t})
         if output.status == "ok":
@@ -220,12 +263,16 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], max_lag_
         t = time.perf_counter()
         try:
             measured = task.measure_batch([contexts[i] for i in todo])
-            if len(measured) != len(todo):
-                raise RuntimeError(f"measure_batch returned {len(measured)} results for {len(todo)} items")
+            if not isinstance(measured, (list, tuple)) or len(measured) != len(todo):
+                got = len(measured) if isinstance(measured, (list, tuple)) else type(measured).__name__
+                raise RuntimeError(f"measure_batch returned {got} results for {len(todo)} items")
             per_item = (time.perf_counter() - t) / len(todo)
             for i, m in zip(todo, measured):
-                results[i]["tasks"][key] = TaskResult(key, "ok", None, m.values, m.extras, per_item)
-        except Exception as exc:  # a task bug must not lose the run: fail these items, go on
+                if not isinstance(m, Measurement):
+                    raise RuntimeError(f"measure returned {type(m).__name__}, expected a Measurement")
+                values = {name: _checked_value(v) for name, v in m.values.items()}
+                results[i]["tasks"][key] = TaskResult(key, "ok", None, values, m.extras, per_item)
+        except _ITEM_FAULTS as exc:  # a task bug must not lose the run: fail these items, go on
             per_item = (time.perf_counter() - t) / len(todo)
             for i in todo:
                 results[i]["tasks"][key] = TaskResult(key, "failed", f"{task.name} failed: {_reason(exc)}",
@@ -239,13 +286,28 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], max_lag_
     return out
 
 
+#: What a codec or task may raise on one item without stopping the run (everything but Ctrl-C).
+_ITEM_FAULTS = (Exception, SystemExit, GeneratorExit)
+
+
+def _checked_value(v: Any) -> Any:
+    """A metric value as stored: a finite float, or Failed (NaN, inf and non-numbers are
+    failures with a reason, never scores)."""
+    if isinstance(v, Failed):
+        return v
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return Failed(f"metric returned {type(v).__name__}, not a number")
+    return f if math.isfinite(f) else Failed(f"metric returned {f}")
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # -- process pool plumbing --------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -301,19 +363,178 @@ def pinned_threads(n: int):
             _set_torch_threads(torch_before)
 
 
-def _worker_init(codec: Codec, tasks: dict[str, Task], max_lag_s: float, threads: int) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker never outlives the run: on Linux the kernel kills it when the parent dies
+    (PR_SET_PDEATHSIG); everywhere a watchdog thread exits once the parent is gone."""
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="bench-parent-watch").start()
+
+
+def _worker_main(conn: Any, codec: Codec, tasks: dict[str, Task], settings: ItemSettings, threads: int,
+                 parent_pid: int) -> None:
+    """A pool worker: load once, then take one chunk of jobs at a time until told to stop."""
+    _die_with_parent(parent_pid)
     _pin_threads(threads)
-    _WORKER.update(codec=codec, tasks=tasks, max_lag=max_lag_s, error=None)
     try:
         load_components(codec, tasks.values(), threads)
-    except Exception as exc:
-        _WORKER["error"] = str(exc)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
+        conn.send({"fatal": f"cannot load {codec.name}: {_reason(exc)}"})
+        return
+    conn.send({"ready": True})
+    while True:
+        try:
+            jobs = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if jobs is None:
+            return
+        conn.send({"results": process_jobs(codec, tasks, jobs, settings)})
 
 
-def _worker_run(jobs: list[Job]) -> list[dict[str, Any]]:
-    if _WORKER.get("error"):
-        return [{"fatal": _WORKER["error"]}]
-    return process_jobs(_WORKER["codec"], _WORKER["tasks"], jobs, _WORKER["max_lag"])
+def _exit_reason(code: int | None) -> str:
+    import signal
+
+    if code is not None and code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class WorkerPool:
+    """Worker processes that take one chunk of jobs at a time.
+
+    A worker that dies (segfault, ``os._exit``, out of memory, killed) or overruns the per-item
+    timeout is replaced. Its chunk's items are tried again one by one in fresh workers, so only
+    the item that faults is recorded as failed (with the reason), and every other item is
+    measured exactly as in a clean run. Workers die with the parent.
+    """
+
+    def __init__(self, n: int, codec: Codec, tasks: dict[str, Task], settings: ItemSettings, threads: int,
+                 timeout_s: float | None):
+        self.n = n
+        self.args = (codec, tasks, settings, threads)
+        self.timeout_s = timeout_s
+        self.ctx = multiprocessing.get_context("spawn")
+        self.workers: list[dict[str, Any]] = []
+
+    def _spawn(self) -> dict[str, Any]:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker_main, args=(child, *self.args, os.getpid()), daemon=True,
+                                name="bench-worker")
+        proc.start()
+        child.close()
+        worker = {"proc": proc, "conn": parent, "jobs": None, "since": 0.0, "ready": False}
+        self.workers.append(worker)
+        return worker
+
+    def _retire(self, worker: dict[str, Any], kill: bool = False) -> None:
+        if kill and worker["proc"].is_alive():
+            worker["proc"].kill()
+        worker["proc"].join(timeout=5)
+        worker["conn"].close()
+        self.workers.remove(worker)
+
+    def close(self) -> None:
+        for w in list(self.workers):
+            try:
+                w["conn"].send(None)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + 5
+        for w in list(self.workers):
+            w["proc"].join(timeout=max(0.0, deadline - time.monotonic()))
+            self._retire(w, kill=True)
+
+    def run(self, chunks: list[list[Job]], record: Callable[[list[dict]], None]) -> None:
+        from collections import deque
+        from multiprocessing.connection import wait
+
+        queue = deque(chunks)
+        for _ in range(min(self.n, len(queue))):
+            self._spawn()
+        try:
+            while queue or any(w["jobs"] is not None for w in self.workers):
+                for w in self.workers:
+                    if w["ready"] and w["jobs"] is None and queue:
+                        w["jobs"], w["since"] = queue.popleft(), time.monotonic()
+                        w["conn"].send(w["jobs"])
+                busy = [w for w in self.workers if w["jobs"] is not None]
+                wait_s = None
+                if self.timeout_s and busy:
+                    wait_s = max(0.0, min(w["since"] + self.timeout_s * len(w["jobs"]) for w in busy)
+                                 - time.monotonic())
+                handles = {w["conn"]: w for w in self.workers}
+                handles.update({w["proc"].sentinel: w for w in self.workers})
+                ready = wait(list(handles), timeout=wait_s)
+                faulted: dict[int, tuple[dict[str, Any], str]] = {}
+                for handle in ready:
+                    w = handles[handle]
+                    if id(w) in faulted or w not in self.workers:
+                        continue
+                    if handle is w["conn"]:
+                        try:
+                            msg = w["conn"].recv()
+                        except (EOFError, OSError):
+                            w["proc"].join(timeout=5)
+                            faulted[id(w)] = (w, _exit_reason(w["proc"].exitcode))
+                            continue
+                        if "fatal" in msg:
+                            raise RunError(msg["fatal"])
+                        if "ready" in msg:
+                            w["ready"] = True
+                            continue
+                        w["jobs"] = None
+                        record(msg["results"])
+                    elif not w["proc"].is_alive():
+                        faulted[id(w)] = (w, _exit_reason(w["proc"].exitcode))
+                if self.timeout_s:
+                    now = time.monotonic()
+                    for w in self.workers:
+                        if w["jobs"] is not None and id(w) not in faulted and \
+                                now - w["since"] > self.timeout_s * len(w["jobs"]):
+                            faulted[id(w)] = (w, f"timed out after {self.timeout_s:g} s per item")
+                for w, why in faulted.values():
+                    jobs = w["jobs"]
+                    if jobs is not None and len(jobs) > 1:
+                        queue.extendleft([job] for job in reversed(jobs))  # find the culprit alone
+                    elif jobs is not None:
+                        record([_failed_item(jobs[0], f"worker process {why} on this item")])
+                    elif not w["ready"]:
+                        raise RunError(f"a worker process {why} while loading the codec and tasks")
+                    self._retire(w, kill=True)
+                    if queue:
+                        self._spawn()
+                if not self.workers and queue:
+                    self._spawn()
+        finally:
+            self.close()
+
+
+def _failed_item(job: Job, reason: str) -> dict[str, Any]:
+    """The result of an item whose processing was lost (its worker died or timed out)."""
+    output = None if job.cached is not None else CodecOutput(status="failed", reason=reason)
+    return {"item_id": job.item.id, "item_hash": job.item_hash, "output": output,
+            "tasks": [TaskResult(key, "failed", reason) for key in job.task_keys]}
 
 
 def load_components(codec: Codec, tasks: Any, threads: int | None = None) -> None:
@@ -500,7 +721,7 @@ def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOpt
                 progress.advance(failed=any(tr.status != "ok" for tr in result["tasks"]))
 
         workers = max(1, min(opts.workers, len(chunks)))
-        if workers == 1:
+        if not opts.isolated():
             with pinned_threads(opts.threads):
                 try:
                     load_components(codec, tasks.values(), opts.threads)
@@ -509,24 +730,9 @@ def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOpt
                 except Exception as exc:
                     raise RunError(f"cannot load {codec.name}: {exc}") from exc
                 for chunk in chunks:
-                    record(process_jobs(codec, tasks, chunk, opts.max_lag))
+                    record(process_jobs(codec, tasks, chunk, ItemSettings.of(opts)))
             return
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                    initargs=(codec, tasks, opts.max_lag, opts.threads)) as pool:
-            pending: set[cf.Future] = set()
-            try:
-                for chunk in chunks:
-                    pending.add(pool.submit(_worker_run, chunk))
-                    if len(pending) >= 2 * workers:
-                        finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                        for fut in finished:
-                            record(fut.result())
-                for fut in cf.as_completed(pending):
-                    record(fut.result())
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        WorkerPool(workers, codec, tasks, ItemSettings.of(opts), opts.threads, opts.timeout).run(chunks, record)
 
 
 def corpus_bitrate(rates_bps: list[float], durations: list[float], seed: int, n_boot: int = 2000) -> dict[str, Any]:
@@ -557,7 +763,8 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
     stats = store.codec_stats(chash, hashes)
     codec_info = codec.describe()
     codec_info["name"] = codec_name
-    codec_info["spec"] = opts.codec
+    codec_info["spec"] = portable_spec(opts.codec)
+    codec_info["config"] = portable_config(codec_info.get("config") or {})
     ok_stats = [stats[h] for h in hashes if h in stats and stats[h]["status"] == "ok"]
     bitrate = {}
     for key in ("token_bps", "payload_bps"):
@@ -572,7 +779,8 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
     ds_info = dataset.describe(items)
     ds_info["content_hash"] = dataset_hash(hashes)
     ds_info["n_items_total"] = len(dataset.items())
-    ds_info["spec"] = opts.dataset or DEFAULT_DATASET
+    ds_info["spec"] = portable_spec(opts.dataset or DEFAULT_DATASET)
+    ds_info["config"] = portable_config(ds_info.get("config") or {})
     input_notes: Counter[str] = Counter()
     for h in hashes:
         for note in (stats.get(h) or {}).get("notes") or []:
@@ -609,7 +817,8 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
                     "input_notes": dict(sorted(input_notes.items()))},
             metrics=metrics, extra=extra,
             timing={"codec_seconds": dict(codec_timing), "task_seconds": task_seconds},
-            run={**opts.key_parts(), "key": chash, "workers": opts.workers},
+            run={**opts.key_parts(), "key": chash, "workers": opts.workers, "timeout_s": opts.timeout,
+                 "isolated": opts.isolated()},
         )
         records.append(record)
         out_dir = os.path.join(opts.out, "results")

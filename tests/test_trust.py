@@ -17,7 +17,7 @@ import soxr
 
 from bench.cli import _print_summary, main
 from bench.results import ResultError, find_records
-from bench.runner import ProgressReport, RunError, RunOptions, corpus_bitrate, run
+from bench.runner import RunOptions, run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS_AUDIO = os.path.join(REPO, "bench", "data", "synth_speech", "audio")
@@ -107,6 +107,8 @@ def test_identity_is_the_ceiling_on_realspeech(realspeech, tmp_path):
 
 # -- 4. corpus bitrate is total bits over total seconds -------------------------------------------
 def test_corpus_bitrate_weights_by_duration():
+    from bench.runner import corpus_bitrate
+
     # a short clip with a fixed overhead must not pull the corpus rate up by its item count
     rates = [20_000.0, 16_000.0, 16_000.0]
     durs = [0.5, 10.0, 10.0]
@@ -260,6 +262,8 @@ def test_a_corrupt_record_is_a_loud_error(tmp_path, capsys):
 # -- 12. progress off a terminal, per item ------------------------------------------------------------
 def test_progress_prints_plain_lines_at_an_interval():
     import time
+
+    from bench.runner import ProgressReport
 
     buf = io.StringIO()
     with ProgressReport("x / y", 3, "lines", interval=0.05, stream=buf) as p:
