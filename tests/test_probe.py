@@ -212,3 +212,27 @@ def test_planted_f0_is_regressed_from_frames():
     assert np.mean(res["f0"]["mae"]) < 80
     shuffled = probe.evaluate(rows, seed=0, shuffle_labels=True)
     assert np.mean(shuffled["f0"]["r2"]) < 0.3
+
+
+def test_tiny_subset_is_failed_with_reason():
+    """On 10 items the grouped splits leave 1-3 test items: no accuracy, a reason instead."""
+    probe = Probe(FAST)
+    rows = _rows(_planted, probe)
+    tiny = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))[:10]]
+    out = probe.summarize(tiny, seed=0)
+    for q in ("pitch", "accent", "speaker"):
+        assert out[f"{q}_acc"].value is None, (q, out[f"{q}_acc"])
+        (reason,) = out[f"{q}_acc"].failures
+        assert reason.startswith("too few items: 10 (need >= 5 train items per test class"), reason
+    assert out["pitch_acc"].n_failed == 10
+    # the whole set still gets numbers
+    assert probe.summarize(rows, seed=0)["pitch_acc"].value > 0.9
+
+
+def test_missing_sentence_id_is_named():
+    probe = Probe(FAST)
+    rows = [Row(r.item_id, {k: v for k, v in r.labels.items() if k != "sentence_id"}, {}, r.extras)
+            for r in _rows(_random, probe)]
+    out = probe.summarize(rows, seed=0)
+    (reason,) = out["pitch_acc"].failures
+    assert "'sentence_id'" in reason and "pitch_class" not in reason, reason

@@ -88,3 +88,35 @@ def test_mulaw8_quality_on_real_speech(realspeech, tmp_path):
     # LJ Speech (22 kHz) items clear 4.0; the 8 kHz digit recordings have an empty upper band
     # (FEASIBILITY.md section 5), so the mean is checked on narrow-band PESQ.
     assert m["pesq_nb"]["value"] >= 4.0
+
+
+def test_mcd_is_the_sptk_mel_cepstral_distortion():
+    """mcd = (10 / ln 10) sqrt(2 sum_{d=1..24} (c_d - c'_d)^2) on SPTK mel-cepstra (mcep, alpha
+    0.42), averaged over frames, checked against pysptk called frame by frame here."""
+    import math
+
+    import scipy.signal
+
+    from bench.tasks import reconstruction as R
+
+    sptk = R._import_pysptk()
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    y = scipy.signal.lfilter([1.0], [1.0, -0.6], x).astype(np.float32) * 0.5  # a tilt and a gain
+    got = R.mel_cepstral_distortion(x, y)
+    win = np.blackman(400)
+    frames = [(x[i:i + 400], y[i:i + 400]) for i in range(0, len(x) - 400 + 1, 160)]
+    peak = max(float(np.max(np.abs(np.fft.rfft(a * win, 512)) ** 2)) for a, _ in frames)
+    eps = peak * 1e-8
+    dist = []
+    for a, b in frames:
+        ca = sptk.mcep(np.pad(a * win, (0, 112)), order=24, alpha=0.42, etype=1, eps=eps)
+        cb = sptk.mcep(np.pad(b * win, (0, 112)), order=24, alpha=0.42, etype=1, eps=eps)
+        dist.append(10 / math.log(10) * math.sqrt(2 * np.sum((ca[1:] - cb[1:]) ** 2)))
+    assert got == pytest.approx(float(np.mean(dist)), rel=1e-9)
+    # the gain alone moves only c0, which is left out
+    assert R.mel_cepstral_distortion(x, 0.5 * x) == pytest.approx(0.0, abs=0.05)
+    specs = {m.name: m for m in Reconstruction.metrics}
+    assert "SPTK" in specs["mcd"].description and "no DTW" in specs["mcd"].description
+    assert specs["mel_l1"].unit == "log10" and "not ln" in specs["mel_l1"].description
+    assert Reconstruction.version == "2"

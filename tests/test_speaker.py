@@ -1,5 +1,6 @@
 """The speaker task: identity keeps the voice (similarity > 0.99 on every item), 2-bit mu-law
-does not, short clips are Failed, trials are deterministic and saved, EER on hand-made trials."""
+does not, short clips are scored and marked short, only clips with no speech left fail, trials
+are deterministic and saved, EER on hand-made trials."""
 
 from __future__ import annotations
 
@@ -104,21 +105,57 @@ def test_identity_keeps_voice_mulaw2_does_not(corpus, tmp_path):
     conn.close()
     ident_vals = sims[ident["run"]["key"]]
     measured = [v for v, f in ident_vals if f is None]
-    assert len(measured) == 6 and min(measured) > 0.99
-    assert [f for v, f in ident_vals if f is not None] == [
-        "too little speech in the original after VAD trimming (< 0.5 s)"
-    ]
+    # the 0.3 s clip is scored too (short, not failed)
+    assert len(measured) == 7 and min(measured) > 0.99
+    assert [f for v, f in ident_vals if f is not None] == []
     mi, mw = ident["metrics"], worse["metrics"]
-    assert mi["similarity"]["n"] == 6 and mi["similarity"]["n_failed"] == 1
+    assert mi["similarity"]["n"] == 7 and mi["similarity"]["n_failed"] == 0
+    short = ident["extra"]["short"]
+    assert short["n_short"] == 1 and short["n_long"] == 6 and short["min_speech_s"] == 0.5
     assert mw["similarity"]["value"] < mi["similarity"]["value"] - 0.02
     # verification: 3 distinct voices, identity's EER equals the originals' own EER
     assert mi["eer"]["value"] == mi["eer_original"]["value"]
-    assert mi["eer"]["n"] > 0 and mi["eer"]["n_failed"] > 0  # trials with the short clip are dropped
+    assert mi["eer"]["n"] > 0 and mi["eer"]["n_failed"] == 0  # trials with the short clip are kept
     trials = ident["extra"]["trials"]
     assert trials["file"] == worse["extra"]["trials"]["file"], "same trials for every codec"
     lines = open(os.path.join(out, trials["file"])).read().splitlines()
     assert lines[0].startswith("enrol_id\ttest_id\ttarget") and len(lines) == trials["n"] + 1
     assert ident["task"]["config"]["resolved"]["weights_sha256"]
+
+
+def _digit_clips(realspeech):
+    from bench.audio import METRIC_SR, load_audio, resample
+
+    with open(os.path.join(realspeech, "manifest.jsonl")) as fh:
+        rows = [json.loads(line) for line in fh]
+    for r in rows:
+        if r["path"].startswith("fsdd_"):
+            a = load_audio(os.path.join(realspeech, r["path"]))
+            yield r, resample(a.wave, a.sample_rate, METRIC_SR)
+
+
+def test_short_digit_clips_are_scored(realspeech):
+    """Spoken digits keep 0.2-0.6 s of speech after the VAD: every clip with any speech gets a
+    score (identity: the same array, cosine 1), those under min_speech_s are marked short."""
+    pytest.importorskip("resemblyzer")
+    pytest.importorskip("webrtcvad")
+    task = Speaker()
+    scored = short = 0
+    for r, x in _digit_clips(realspeech):
+        m = task.measure(ItemContext(r["path"], x, x.copy(), np.zeros((1, 0), np.int64), {"speaker": r["speaker"]}))
+        speech = m.extras["speech_seconds"]["original"]
+        if speech == 0:
+            assert isinstance(m.values["similarity"], Failed)
+            continue
+        assert not isinstance(m.values["similarity"], Failed), (r["path"], m.values["similarity"])
+        assert m.values["similarity"] == pytest.approx(1.0, abs=1e-6)
+        assert m.extras.get("short") == (speech < task.config.min_speech_s)
+        scored += 1
+        short += m.extras["short"]
+    assert scored == 20 and short == 16  # 16 of the 20 keep less than 0.5 s
+    # the option is recorded (record and cache key) and moves only the flag
+    loose = Speaker(Speaker.Config(min_speech_s=0.1))
+    assert loose.describe()["config"]["min_speech_s"] == 0.1
 
 
 def test_silent_reconstruction_is_failed():
@@ -129,7 +166,7 @@ def test_silent_reconstruction_is_failed():
     voiced += 0.01 * rng.standard_normal(len(t)).astype(np.float32)
     item = ItemContext("x", voiced, np.zeros_like(voiced), np.zeros((1, 0), np.int64), {"speaker": "s"})
     m = task.measure(item)
-    assert isinstance(m.values["similarity"], Failed)
+    assert m.values["similarity"] == Failed("no speech in the reconstruction after VAD trimming")
     assert "embedding_original" not in m.extras
 
 

@@ -28,6 +28,10 @@ Closed-set speaker identification can only be disjoint in sentences. Each accura
 as the mean over repeats with the 2.5-97.5 percentile range of the repeats, and beside it the
 chance level: the majority-class rate of the test folds. The corpus report adds balanced
 accuracy (chance: one over the number of classes) and the same probes with shuffled labels.
+A split is used only if every class of its test fold has at least ``min_train_per_class`` train
+items and the test fold has at least ``min_test_items`` items (for the F0 probe: that many train
+and test items); when fewer than half of the splits qualify, as on a 10-item subset, the
+question's metrics are failed with that reason instead of a number.
 
 Changing the features, the model or the splits moves the numbers: bump ``Probe.version``.
 """
@@ -249,15 +253,34 @@ def majority_rate(y: np.ndarray) -> float:
     return float(counts.max() / counts.sum())
 
 
+def split_too_small(y_train: np.ndarray, y_test: np.ndarray, min_train_per_class: int = 0,
+                    min_test_items: int = 1) -> bool:
+    """A split whose classifier would mean nothing: fewer than 2 train classes, fewer than
+    ``min_test_items`` test items, or a test class with fewer than ``min_train_per_class``
+    train items."""
+    if len(y_test) < max(1, min_test_items):
+        return True
+    classes, counts = np.unique(y_train, return_counts=True)
+    if len(classes) < 2:
+        return True
+    have = dict(zip(classes.tolist(), counts.tolist()))
+    return any(have.get(c, 0) < min_train_per_class for c in set(y_test.tolist()))
+
+
+def too_few_reason(n: int, used: int, total: int, need: str) -> str:
+    return f"too few items: {n} (need {need} in at least half of the splits; {used} of {total} qualify)"
+
+
 def cv_classify(
     X: Any, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
-    make_model: Callable[[], Any],
+    make_model: Callable[[], Any], min_train_per_class: int = 0, min_test_items: int = 1,
 ) -> dict[str, Any]:
     """Accuracy, chance (majority-class rate of the test fold) and balanced accuracy (mean
-    recall over the classes of the test fold; chance 1 / their number) over the usable splits."""
+    recall over the classes of the test fold; chance 1 / their number) over the usable splits
+    (see :func:`split_too_small`; the others are counted as skipped)."""
     accs, chances, balanced, skipped = [], [], [], 0
     for train, test in splits:
-        if len(test) == 0 or len(np.unique(y[train])) < 2:
+        if split_too_small(y[train], y[test], min_train_per_class, min_test_items):
             skipped += 1
             continue
         model = make_model().fit(X[train], y[train])
@@ -279,6 +302,19 @@ def _none(n: int, unit: str, higher: bool, reason: str) -> MetricValue:
     return MetricValue(None, None, None, 0, n, higher, unit, {reason: n})
 
 
+def missing_labels_reason(rows: list[Row], needed: tuple[str, ...], key: str,
+                          keep: tuple[str, ...] | None) -> str:
+    """Why no row can be used: the labels in ``needed`` that no row has, or the class filter."""
+    absent = [k for k in needed if not any(r.labels.get(k) is not None for r in rows)]
+    if absent:
+        why = {"sentence_id": "to keep train and test sentences apart",
+               "speaker": "to keep train and test speakers apart"}
+        return "; ".join(f"no '{k}' labels" + (f" ({why[k]})" if k in why else "") for k in absent)
+    if keep is not None:
+        return f"no items whose '{key}' is one of {', '.join(keep)}"
+    return f"no items with all of the labels {', '.join(repr(k) for k in needed)}"
+
+
 # -- the task -------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
@@ -289,8 +325,13 @@ class ProbeConfig:
     test_fraction: float = 1 / 3  # of speakers and of sentences drawn for test in each split
     C: float = 10.0  # inverse L2 strength of the logistic regression
     alpha: float = 1.0  # L2 strength of the ridge regression
-    f0_floor: float = 50.0
+    f0_floor: float = 50.0  # Hz; as the pitch task (see PitchConfig.f0_floor for why not 75)
     f0_ceiling: float = 600.0
+    #: a split counts only if each class of its test fold has this many train items...
+    min_train_per_class: int = 5
+    #: ...and its test fold this many items (F0 probe: train and test items); fewer than half
+    #: of the splits counting: the question fails with the reason
+    min_test_items: int = 8
 
 
 def _accuracy_specs() -> tuple[MetricSpec, ...]:
@@ -305,7 +346,7 @@ def _accuracy_specs() -> tuple[MetricSpec, ...]:
 
 class Probe(Task):
     name = "probe"
-    version = "1"
+    version = "2"
     description = ("linear probes on hashed token n-grams: pitch class, accent, speaker; "
                    "frame-level F0 regression")
     requires = frozenset({"reference", "tokens", "labels"})
@@ -396,12 +437,16 @@ class Probe(Task):
         X = self._utterance_matrix(usable)
         rng = np.random.default_rng([seed, 7919])
         for q, (key, grouping, keep) in QUESTIONS.items():
+            needed = (key, "sentence_id") + (() if grouping == "sentence" else ("speaker",))
             sel = [i for i, r in enumerate(usable)
-                   if r.labels.get(key) is not None and r.labels.get("sentence_id") is not None
-                   and (grouping == "sentence" or r.labels.get("speaker") is not None)
+                   if all(r.labels.get(k) is not None for k in needed)
                    and (keep is None or r.labels.get(key) in keep)]
             if len(sel) < 4:
-                out[q] = {"error": f"no '{key}' labels" if not sel else "too few labelled items", "n": len(sel)}
+                if sel:
+                    reason = f"too few labelled items: {len(sel)} (need >= 4)"
+                else:
+                    reason = missing_labels_reason(usable, needed, key, keep)
+                out[q] = {"error": reason, "n": len(sel)}
                 continue
             y = np.asarray([str(usable[i].labels[key]) for i in sel], dtype=object)
             if shuffle_labels:
@@ -409,7 +454,11 @@ class Probe(Task):
             splits = grouped_splits([str(usable[i].labels.get("speaker")) for i in sel],
                                     [str(usable[i].labels["sentence_id"]) for i in sel],
                                     grouping, cfg.repeats, cfg.test_fraction, seed)
-            res = cv_classify(X[sel], y, splits, self._classifier())
+            res = cv_classify(X[sel], y, splits, self._classifier(), cfg.min_train_per_class, cfg.min_test_items)
+            if len(res["acc"]) * 2 < max(1, len(splits)):
+                need = f">= {cfg.min_train_per_class} train items per test class and >= {cfg.min_test_items} test items"
+                out[q] = {"error": too_few_reason(len(sel), len(res["acc"]), len(splits), need), "n": len(sel)}
+                continue
             res["n"] = len(sel)
             res["classes"] = sorted(set(y.tolist()))
             out[q] = res
@@ -424,7 +473,12 @@ class Probe(Task):
         cfg = self.config
         frame_rows = [r for r in rows if "f" in r.extras and r.labels.get("sentence_id") is not None]
         if len(frame_rows) < 4:
-            return {"error": "too few items with voiced frames", "n": len(frame_rows)}
+            voiced = sum("f" in r.extras for r in rows)
+            if voiced >= 4 and not frame_rows:
+                reason = missing_labels_reason([r for r in rows if "f" in r.extras], ("sentence_id",), "sentence_id", None)
+            else:
+                reason = f"too few items with voiced frames and a 'sentence_id' label: {len(frame_rows)} (need >= 4)"
+            return {"error": reason, "n": len(frame_rows)}
         mats, ys, owner = [], [], []
         for j, r in enumerate(frame_rows):
             f = r.extras["f"]
@@ -450,12 +504,15 @@ class Probe(Task):
         for train_items, test_items in splits:
             tr = np.isin(owner, train_items)
             te = np.isin(owner, test_items)
-            if tr.sum() < 2 or te.sum() < 2:
+            if tr.sum() < 2 or te.sum() < 2 or min(len(train_items), len(test_items)) < cfg.min_test_items:
                 continue
             model = Ridge(alpha=cfg.alpha).fit(X[tr], y[tr])
             pred = model.predict(X[te])
             r2s.append(float(r2_score(y[te], pred)))
             maes.append(float(np.median(np.abs(pred - y[te]))))
+        if len(r2s) * 2 < max(1, len(splits)):
+            need = f">= {cfg.min_test_items} train and test items"
+            return {"error": too_few_reason(len(frame_rows), len(r2s), len(splits), need), "n": len(frame_rows)}
         return {"r2": r2s, "mae": maes, "n": len(frame_rows), "frames": int(len(y))}
 
     def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
