@@ -238,7 +238,8 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings
     """Everything a chunk of items needs; never raises for a bad item (the reason is recorded).
 
     The codec runs item by item; each task then measures the chunk's items in one
-    ``measure_batch`` call (batched ASR is several times faster than one clip at a time).
+    ``measure_batch`` call (a chunk is one item unless a task declares a larger
+    ``batch_size``).
     """
     results = []
     contexts: dict[int, ItemContext] = {}

@@ -89,9 +89,11 @@ def test_identity_exact_mulaw2_worse_and_original_cache(corpus, tmp_path, monkey
 
     ident = _run("identity", corpus, out)
     m = ident["metrics"]
-    # 2 utterances with text; the clip without text and the 50 ms clip fail the WER metrics
+    # 2 utterances with text; the clip without text fails the WER metrics, and the 50 ms clip
+    # fails the runner's validity gate before any codec or task sees it
     assert m["wer"]["n"] == 2 and m["wer"]["n_failed"] == 2
-    assert m["wer"]["failures"] == {"no reference transcript": 1, "too short for ASR (< 0.1 s)": 1}
+    assert m["wer"]["failures"] == {"no reference transcript": 1,
+                                    "bad input: too short: 50.0 ms of audio (at least 0.1 s)": 1}
     assert m["wer_delta"]["value"] == 0.0 and m["wer_delta"]["ci_low"] == 0.0 and m["wer_delta"]["ci_high"] == 0.0
     assert m["wer"]["value"] == m["wer_original"]["value"]
     assert m["wer_original"]["value"] < 40.0  # tiny.en understands espeak's US voice

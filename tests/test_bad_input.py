@@ -40,18 +40,19 @@ def test_bad_items_are_recorded_and_good_ones_scored(bad_manifest, tmp_path):
     rec = report.records[0]
     reasons = rec["counts"]["failure_reasons"]
     assert rec["counts"]["requested"] == 10
-    assert rec["counts"]["measured"] == 5  # good1, good2, short, stereo44k, u8
-    assert rec["counts"]["failed"] == 5
+    assert rec["counts"]["measured"] == 4  # good1, good2, stereo44k, u8
+    assert rec["counts"]["failed"] == 6
     text = " | ".join(reasons)
     assert "file not found" in text
     assert "empty file (0 bytes)" in text
     assert "unreadable or corrupt" in text
     assert "NaN/Inf" in text
     assert "escapes the dataset folder" in text
-    # the 10 ms item is measured, but PESQ and STOI fail with a reason instead of a score
+    # the 10 ms item fails the validity gate: no metric and no bitrate is computed on it
+    assert "too short: 10.0 ms of audio (at least 0.1 s)" in text
     pesq = rec["metrics"]["pesq_wb"]
     assert pesq["n"] == 4 and pesq["n_failed"] == 6
-    assert pesq["failures"].get("too short for PESQ (< 0.25 s)") == 1
+    assert rec["codec"]["bitrate"]["token_kbps"]["n"] == 4
     # stereo 44.1 kHz and 8-bit items are scored; the downmix is noted on the item
     import sqlite3
 
