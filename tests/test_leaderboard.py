@@ -102,3 +102,69 @@ def test_check_refuses_other_items_or_config(records):
     ok, lines = check(changed, base)
     assert not ok
     assert any(l.startswith("DATA") for l in lines) and any(l.startswith("CONFIG") for l in lines)
+
+
+# -- outputs that could be abused (issue #16, point 7) and the gate's blind spots (point 8) ----------
+def _renamed(recs, codec_spec, item=None):
+    out = copy.deepcopy(recs)
+    out[0]["codec"]["spec"] = codec_spec
+    return out
+
+
+def test_markdown_cells_are_escaped(records):
+    _, recs = records
+    md = leaderboard(_renamed(recs, "evil|codec"), "md")
+    row = next(line for line in md.splitlines() if "evil" in line)
+    assert "evil\\|codec" in row
+    header = next(line for line in md.splitlines() if line.startswith("| codec"))
+    assert row.count(" | ") == header.count(" | ")  # the pipe did not add a column
+
+
+def test_latex_escapes_every_special_character(records):
+    _, recs = records
+    tex = leaderboard(_renamed(recs, "a$b^c~d{e}f_g%h&i#j\\k"), "latex")
+    line = next(line for line in tex.splitlines() if "textasciicircum" in line)
+    cell = line.split(" & ")[0]
+    assert cell == r"a\$b\textasciicircum{}c\textasciitilde{}d\{e\}f\_g\%h\&i\#j\textbackslash{}k"
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(\"x\")", "+1+1", "-2+3", "@SUM(A1)"])
+def test_csv_cells_cannot_be_formulas(records, name):
+    _, recs = records
+    rows = list(csv.reader(io.StringIO(leaderboard(_renamed(recs, name), "csv"))))
+    cells = [r[2] for r in rows[1:]]
+    assert "'" + name in cells and name not in cells
+
+
+def test_records_keep_no_local_folders(tmp_path):
+    import os
+
+    import numpy as np
+    import soundfile as sf
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    sf.write(folder / "a.wav", (0.1 * np.random.default_rng(0).standard_normal(8000)).astype("float32"), 16000)
+    sf.write(folder / "b.wav", (0.1 * np.random.default_rng(1).standard_normal(8000)).astype("float32"), 16000)
+    (folder / "m.jsonl").write_text('{"path": "a.wav"}\n{"path": "b.wav"}\n{"path": "gone.wav"}\n')
+    rep = run(RunOptions(codec="mulaw-8bit", dataset=f"manifest:path={folder / 'm.jsonl'}", tasks=("reconstruction",),
+                         out=str(tmp_path / "o"), progress=False))
+    text = json.dumps(rep.records[0])
+    assert str(tmp_path) not in text and os.path.expanduser("~") + "/" not in text
+    assert "file not found: gone.wav" in text
+
+
+def test_gate_fails_an_empty_baseline(records):
+    _, recs = records
+    ok, lines = check(recs, {"kind": "bench.baseline", "entries": []})
+    assert not ok and "no entries" in lines[-1]
+
+
+def test_gate_catches_a_rise_in_one_metrics_failures(records):
+    _, recs = records
+    base = make_baseline(recs)
+    edited = copy.deepcopy(recs)
+    r = next(r for r in edited if r["codec"]["name"] == "mulaw-8bit")
+    r["metrics"]["pesq_wb"]["n_failed"] += 2  # measured on fewer items, same mean
+    ok, lines = check(edited, base)
+    assert not ok and any(line.startswith("FAILURES") and "pesq_wb" in line for line in lines)
