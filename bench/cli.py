@@ -58,12 +58,10 @@ def cmd_list(args) -> int:
 
 
 def _unavailable(entry) -> str | None:
-    """A codec's own reason why it cannot run here (e.g. weights not found), or None.
-
-    Codec classes may define ``unavailable_reason(options) -> str | None``; it must stay cheap
-    (no torch import), since listing calls it for every preset."""
+    """A codec's own reason why it cannot run here (``Codec.unavailable_reason``), or None."""
     try:
-        hook = getattr(entry.load(), "unavailable_reason", None)
+        cls = entry.load()
+        hook = getattr(cls, "unavailable_reason", None)  # plugins may not derive from Codec
         return hook(dict(entry.defaults)) if callable(hook) else None
     except Exception as exc:  # a broken plugin must not break the listing
         return f"cannot load ({type(exc).__name__}: {exc})"

@@ -18,6 +18,7 @@ which the harness calls once per worker.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -68,6 +69,22 @@ class Codec:
     version: ClassVar[str] = "1"
     #: The pip extra its backend needs ("" for the core).
     extra: ClassVar[str] = ""
+    #: Bound (seconds) of the runner's alignment search for this codec; None: the run's
+    #: ``--max-lag``. A codec that removes its own delay and keeps no waveform phase (a vocoder)
+    #: sets 0: cross-correlation peaks of random-phase output mean nothing.
+    max_align_lag: ClassVar[float | None] = None
+    #: True when the number of token frames depends on the content, not only the length (MP3's
+    #: bit reservoir): the conformance checks then skip the frame-count rule.
+    variable_frame_count: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # One rule for loading: a codec loads itself on first use. encode/decode of every
+        # subclass call load() first (idempotent), so build_codec("x").encode(wave) just works.
+        super().__init_subclass__(**kwargs)
+        for verb in ("encode", "decode"):
+            fn = cls.__dict__.get(verb)
+            if fn is not None and not getattr(fn, "_loads_first", False):
+                setattr(cls, verb, _loads_first(fn))
 
     def __init__(self, config: Any = None, *, name: str | None = None):
         self.config = config if config is not None else self.Config()
@@ -110,6 +127,18 @@ class Codec:
     def nominal_bitrate(self) -> float:
         """Bits per second if every frame carried log2(vocab) bits per stream."""
         return self.frame_rate * self.bits_per_frame
+
+    @property
+    def length_slack(self) -> int:
+        """Samples (at ``sample_rate``) by which the decoded length may exceed the input beyond
+        one frame (packet or frame padding, e.g. Opus and MP3). Default 0."""
+        return 0
+
+    @classmethod
+    def unavailable_reason(cls, options: dict[str, Any]) -> str | None:
+        """Why a preset with these options cannot run here (weights or backend missing), or None.
+        Must stay cheap (no torch import, no weights): ``bench list`` calls it for every preset."""
+        return None
 
     # -- identity for provenance --------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
@@ -160,6 +189,17 @@ class Codec:
     def decode(self, tokens: np.ndarray) -> np.ndarray:
         """Tokens int64 ``[K, T]`` -> float32 mono samples at ``sample_rate``."""
         raise NotImplementedError
+
+
+def _loads_first(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def verb(self: "Codec", *args: Any, **kwargs: Any) -> Any:
+        if not self._loaded:
+            self.load()
+        return fn(self, *args, **kwargs)
+
+    verb._loads_first = True  # type: ignore[attr-defined]
+    return verb
 
 
 class ByteStreamCodec(Codec):

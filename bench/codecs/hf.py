@@ -170,32 +170,32 @@ class HFCodec(LocalWeights, Codec):
         info["model_type"] = self._hf_config.model_type if self._hf_config is not None else None
         return info
 
-    # -- declared facts (need the model's config, hence load()) ---------------------------------
+    # -- declared facts (from the model's config.json: never the weights) ------------------------
     @property
     def sample_rate(self) -> int:
-        self.load()
-        return int(self._hf_config.sampling_rate)
+        return int(self._read_config().sampling_rate)
 
     @property
     def frame_rate(self) -> float:
-        self.load()
-        return self.sample_rate / self._family.hop(self._hf_config)
+        hf_config = self._read_config()  # sets the family too
+        return self.sample_rate / self._family.hop(hf_config)
 
     @property
     def active_quantizers(self) -> int:
-        self.load()
-        return self.config.num_quantizers or self._family.allowed_quantizers(self._hf_config)[-1]
+        hf_config = self._read_config()
+        return self.config.num_quantizers or self._family.allowed_quantizers(hf_config)[-1]
 
     @property
     def vocab_sizes(self) -> tuple[int, ...]:
-        self.load()
-        return (int(self._hf_config.codebook_size),) * self.active_quantizers
+        return (int(self._read_config().codebook_size),) * self.active_quantizers
 
-    # -- verbs ------------------------------------------------------------------------------
-    def _load(self) -> None:
+    def _read_config(self) -> Any:
+        """The transformers config of the weights folder (config.json only), checked against
+        this codec's family and quantizer count; cached."""
+        if self._hf_config is not None:
+            return self._hf_config
         directory = self.weights_dir()
         force_offline()
-        torch = require("torch", self.extra)
         transformers = require("transformers", self.extra)
         transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per worker
         hf_config = transformers.AutoConfig.from_pretrained(directory, local_files_only=True)
@@ -217,11 +217,18 @@ class HFCodec(LocalWeights, Codec):
                     else str(allowed))
             raise CodecError(f"{self.name}: num_quantizers={k}, but this {kind} model runs with "
                              f"{runs} quantizers")
+        self._hf_config, self._family = hf_config, family
+        return hf_config
+
+    # -- verbs ------------------------------------------------------------------------------
+    def _load(self) -> None:
+        hf_config = self._read_config()
+        torch = require("torch", self.extra)
+        transformers = require("transformers", self.extra)
         model = transformers.AutoModel.from_pretrained(
-            directory, config=hf_config, local_files_only=True, dtype=torch.float32)
+            self.weights_dir(), config=hf_config, local_files_only=True, dtype=torch.float32)
         model.eval().to("cpu")
-        self._model, self._hf_config, self._family = model, hf_config, family
-        self._loaded = True  # facts are readable from here on
+        self._model = model
 
     def __getstate__(self) -> dict[str, Any]:
         # process pools pickle the codec: ship the config, let each worker load the weights

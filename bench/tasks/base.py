@@ -130,7 +130,9 @@ class Task:
     name: ClassVar[str] = ""
     #: Bump when a change can move a number; leaderboards refuse to mix versions.
     version: ClassVar[str] = "1"
-    #: Any of: "reference", "reconstruction", "tokens", "text", "labels".
+    #: Any of: "reference", "reconstruction", "tokens" (every run has them), "text" (items
+    #: need a transcript), "labels" (items need a speaker or attribute labels). The runner
+    #: refuses to start a task whose needs no item of the dataset meets.
     requires: ClassVar[frozenset[str]] = frozenset({"reference", "reconstruction"})
     metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     description: ClassVar[str] = ""
@@ -175,4 +177,10 @@ class Task:
         return [self.measure(item) for item in items]
 
     def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
+        """One value per declared metric (the runner checks names and directions)."""
         return {spec.name: summarize_metric(spec, rows, seed) for spec in self.metrics}
+
+    def corpus_report(self, rows: list[Row], seed: int, out_dir: str | None = None) -> dict[str, Any]:
+        """Corpus-level results beyond the metrics (per-group tables, trial lists), for the
+        record's ``extra``; ``out_dir`` is the run's output folder for files. Default: none."""
+        return {}

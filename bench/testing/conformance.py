@@ -46,7 +46,7 @@ def check_tokens_valid(codec: Codec) -> None:
     assert tokens.ndim == 2 and tokens.shape[0] == codec.num_streams, f"tokens shape {tokens.shape} != [K, T]"
     check_tokens(codec, tokens)  # raises if out of range
     expected_frames = len(wave) / codec.hop_length
-    if not getattr(codec, "variable_frame_count", False):
+    if not codec.variable_frame_count:
         assert abs(tokens.shape[1] - expected_frames) <= 2 + 0.02 * expected_frames, (
             f"{tokens.shape[1]} frames for {len(wave)} samples; frame rate implies {expected_frames:.1f}"
         )
@@ -58,7 +58,7 @@ def check_decoded_length(codec: Codec) -> None:
     assert out.ndim == 1, f"decode must return mono [n], got shape {out.shape}"
     assert out.dtype == np.float32, f"decode must return float32, got {out.dtype}"
     assert np.isfinite(out).all(), "decoded audio has NaN/Inf"
-    slack = max(codec.hop_length, getattr(codec, "length_slack", 0))
+    slack = max(codec.hop_length, codec.length_slack)
     assert abs(len(out) - len(wave)) <= slack, (
         f"decoded {len(out)} samples for {len(wave)} in; allowed difference {slack:g} (one frame)"
     )
@@ -75,7 +75,7 @@ def check_bitrate_consistent(codec: Codec) -> None:
     wave, enc, _ = _roundtrip(codec, seconds=2.0)
     duration = len(wave) / codec.sample_rate
     measured = token_bitrate(codec, np.asarray(enc.tokens), duration)
-    if not getattr(codec, "variable_frame_count", False):
+    if not codec.variable_frame_count:
         assert math.isclose(measured, codec.nominal_bitrate, rel_tol=0.05), (
             f"token bitrate {measured:.0f} b/s differs from nominal {codec.nominal_bitrate:.0f} b/s"
         )

@@ -91,6 +91,12 @@ class RVQ(Codec):
         self._model = ckpt.build_model(self.checkpoint_path)
         self._torch = torch
 
+    def __getstate__(self) -> dict[str, Any]:
+        # worker processes get the config and load the checkpoint themselves
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_model", "_torch")}
+        state.update(_model=None, _loaded=False)
+        return state
+
     def encode(self, wave: np.ndarray) -> EncodeResult:
         torch = self._torch
         x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).view(1, 1, -1)

@@ -1,0 +1,137 @@
+"""From stored rows to result records: corpus bitrate, per-task summaries, the record files."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.codecs.base import Codec
+from bench.datasets import DEFAULT_DATASET
+from bench.datasets.base import Dataset, Item, dataset_hash
+from bench.results import (ResultError, load_record, make_record, portable_config, portable_spec, record_filename,
+                           save_record)
+from bench.run.options import RunError, RunOptions, run_key
+from bench.store import Store
+from bench.tasks.base import Row, Task
+
+
+def corpus_bitrate(rates_bps: list[float], durations: list[float], seed: int, n_boot: int = 2000) -> dict[str, Any]:
+    """Corpus bitrate in kbps: total bits over total seconds (fixed per-file overheads of short
+    clips weigh by their duration), a bootstrap interval of that ratio over items, and the
+    unweighted per-item spread beside it."""
+    rates = np.asarray(rates_bps, dtype=np.float64) / 1000.0
+    durs = np.asarray(durations, dtype=np.float64)
+    bits = rates * durs
+    value = float(bits.sum() / durs.sum())
+    lo = hi = value
+    if len(rates) > 1:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(rates), size=(n_boot, len(rates)))
+        boot = bits[idx].sum(axis=1) / durs[idx].sum(axis=1)
+        lo, hi = float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+    return {"value": value, "ci_low": lo, "ci_high": hi, "n": int(len(rates)), "n_failed": 0,
+            "higher_is_better": False, "unit": "kbps", "failures": {},
+            "weighting": "total bits / total seconds",
+            "item_mean": float(rates.mean()), "item_min": float(rates.min()), "item_max": float(rates.max())}
+
+
+def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset, items: list[Item],
+                  hashes: list[str], tasks: dict[str, Task], opts: RunOptions,
+                  log: Callable[[str], None] | None = None) -> tuple[list[dict], list[str]]:
+    log = log or (lambda msg: None)
+    chash = run_key(codec, opts)
+    stats = store.codec_stats(chash, hashes)
+    codec_info = codec.describe()
+    codec_info["name"] = codec_name
+    codec_info["spec"] = portable_spec(opts.codec)
+    codec_info["config"] = portable_config(codec_info.get("config") or {})
+    ok_stats = [stats[h] for h in hashes if h in stats and stats[h]["status"] == "ok"]
+    bitrate = {}
+    for key in ("token_bps", "payload_bps"):
+        pairs = [(s[key], s["duration"]) for s in ok_stats
+                 if s[key] is not None and math.isfinite(s[key]) and s["duration"]]
+        name = key.replace("_bps", "_kbps")
+        bitrate[name] = corpus_bitrate([p[0] for p in pairs], [p[1] for p in pairs], opts.seed) if pairs else None
+    codec_info["bitrate"] = bitrate
+    codec_timing: Counter[str] = Counter()
+    for s in ok_stats:
+        codec_timing.update(s["timings"])
+    ds_info = dataset.describe(items)
+    ds_info["content_hash"] = dataset_hash(hashes)
+    ds_info["n_items_total"] = len(dataset.items())
+    ds_info["spec"] = portable_spec(opts.dataset or DEFAULT_DATASET)
+    ds_info["config"] = portable_config(ds_info.get("config") or {})
+    input_notes: Counter[str] = Counter()
+    for h in hashes:
+        for note in (stats.get(h) or {}).get("notes") or []:
+            input_notes[note] += 1
+
+    records, paths = [], []
+    for key, task in tasks.items():
+        raw = store.task_rows(chash, key, hashes)
+        rows = []
+        reasons: Counter[str] = Counter()
+        for item, ih in zip(items, hashes):
+            r = raw.get(ih)
+            if r is None:
+                rows.append(Row(item.id, item.labels(), {}, {}, failure="not measured"))
+                reasons["not measured"] += 1
+                continue
+            failure = r["reason"] if r["status"] != "ok" else None
+            if failure:
+                reasons[failure] += 1
+            rows.append(Row(item.id, item.labels(), r["values"], r["extras"], failure=failure))
+        metrics = {name: mv.to_dict() for name, mv in checked_summary(task, task.summarize(rows, opts.seed)).items()}
+        extra = task.corpus_report(rows, opts.seed, opts.out)
+        measured = sum(1 for r in rows if r.failure is None)
+        task_seconds = sum(r["seconds"] or 0.0 for r in raw.values())
+        record = make_record(
+            codec=codec_info,
+            task={**task.describe(), "key": key, "metric_order": [m.name for m in task.metrics],
+                  "metrics": {m.name: {"unit": m.unit, "higher_is_better": m.higher_is_better,
+                                       "description": m.description} for m in task.metrics}},
+            dataset=ds_info, seed=opts.seed, limit=opts.limit,
+            counts={"requested": len(items), "measured": measured, "failed": len(items) - measured,
+                    "failure_reasons": dict(sorted(reasons.items())),
+                    "input_notes": dict(sorted(input_notes.items()))},
+            metrics=metrics, extra=extra,
+            timing={"codec_seconds": dict(codec_timing), "task_seconds": task_seconds},
+            run={**opts.key_parts(), "key": chash, "workers": opts.workers, "timeout_s": opts.timeout,
+                 "isolated": opts.isolated()},
+        )
+        records.append(record)
+        out_dir = os.path.join(opts.out, "results")
+        path = os.path.join(out_dir, record_filename(record))
+        if measured == 0 and _has_measured_record(path):
+            log(f"  nothing measured for {task.name}: kept the earlier record {path}")
+        else:
+            path = save_record(record, out_dir)
+        paths.append(path)
+    return records, paths
+
+
+def _has_measured_record(path: str) -> bool:
+    try:
+        return load_record(path)["counts"]["measured"] > 0
+    except (OSError, ResultError, KeyError, TypeError):
+        return False
+
+
+def checked_summary(task: Task, summary: dict[str, Any]) -> dict[str, Any]:
+    """A task's summary, checked against its declared metrics: the same names, and each
+    value's direction (higher is better, lower is better, or neither) as declared."""
+    declared = {m.name: m for m in task.metrics}
+    if set(summary) != set(declared):
+        extra, missing = sorted(set(summary) - set(declared)), sorted(set(declared) - set(summary))
+        raise RunError(f"task {task.name} summarised metrics that differ from its declared ones "
+                       f"(undeclared: {', '.join(extra) or 'none'}; missing: {', '.join(missing) or 'none'})")
+    for name, mv in summary.items():
+        if mv.higher_is_better != declared[name].higher_is_better:
+            raise RunError(f"task {task.name}: metric {name} is declared higher_is_better="
+                           f"{declared[name].higher_is_better} but summarised as {mv.higher_is_better}")
+    return {name: summary[name] for name in declared}
+
