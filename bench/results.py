@@ -1,29 +1,33 @@
 """Result records: schema-versioned JSON with full provenance, one per codec x dataset x task.
 
-Layout of a record (``schema_version`` 1)::
+Layout of a record (``schema_version`` 2)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "kind": "bench.result",
       "created": "2026-11-24T21:00:00+00:00",
       "codec":   {name, class, version, config, config_hash, weights_hash, sample_rate,
                   frame_rate, vocab_sizes, nominal_kbps,
                   bitrate: {token_kbps: MetricValue, payload_kbps: MetricValue | null}},
       "task":    {name, version, config, key},
-      "dataset": {name, version, config, content_hash, n_items},
+      "dataset": {name, version, config, spec, content_hash, n_items, n_items_total},
       "seed": 0, "limit": null,
-      "counts":  {requested, measured, failed, failure_reasons: {reason: n}},
+      "run":     {max_lag_s, threads, min_duration_s, max_duration_s, key, workers, timeout_s, isolated},
+      "counts":  {requested, measured, failed, failure_reasons: {reason: n}, input_notes: {note: n}},
       "metrics": {metric: {value, ci_low, ci_high, n, n_failed, higher_is_better, unit, failures}},
       "extra":   {...task-specific corpus-level results (per-group tables, trial lists)...},
       "provenance": {bench_version, git_commit, python, platform, packages: {name: version}},
       "timing":  {seconds per stage, summed over items}
     }
 
-``load_record`` migrates older schema versions forward; a newer one is refused.
+``load_record`` validates a record and migrates older schema versions forward (1 -> 2: no
+``run`` section, bitrates were means of per-item rates); a newer one is refused.
+:class:`Record` is the typed view; :func:`to_frame` turns records into a pandas DataFrame.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import glob
 import json
@@ -35,7 +39,7 @@ import subprocess
 import sys
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Distributions whose versions can move a number; recorded when installed.
 TRACKED_PACKAGES = (
@@ -112,7 +116,7 @@ def make_record(
     *, codec: dict, task: dict, dataset: dict, seed: int, limit: int | None, counts: dict,
     metrics: dict, extra: dict | None = None, timing: dict | None = None, run: dict | None = None,
 ) -> dict[str, Any]:
-    return _clean({
+    record = _clean({
         "schema_version": SCHEMA_VERSION,
         "kind": "bench.result",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -128,6 +132,8 @@ def make_record(
         "provenance": provenance(),
         "timing": timing or {},
     })
+    validate(record)
+    return record
 
 
 def portable_path(path: str) -> str:
@@ -180,19 +186,116 @@ def save_record(record: dict, out_dir: str) -> str:
     return path
 
 
+def _v1_to_v2(record: dict) -> dict:
+    """Schema 1 had no run section and averaged per-item bitrates (short clips weighed as much
+    as long ones); the values are kept and marked as such."""
+    out = dict(record)
+    out["run"] = {"key": None, "max_lag_s": None, "threads": None, "note": "schema 1: run options not recorded"}
+    out["counts"] = {**record["counts"], "input_notes": record["counts"].get("input_notes", {})}
+    codec = dict(record["codec"])
+    bitrate = {}
+    for key, mv in (codec.get("bitrate") or {}).items():
+        bitrate[key] = None if mv is None else {**mv, "weighting": mv.get("weighting", "mean of per-item rates")}
+    codec["bitrate"] = bitrate
+    out["codec"] = codec
+    out["schema_version"] = 2
+    return out
+
+
+#: version -> the step that brings a record of that version to the next one
+MIGRATIONS = {1: _v1_to_v2}
+
+
 def migrate(record: dict) -> dict:
-    """Bring a record to SCHEMA_VERSION. Version 1 is the first; later bumps add steps here."""
+    """Bring a record to SCHEMA_VERSION through every step in :data:`MIGRATIONS`, then validate."""
     version = record.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ResultError("not a bench result record (no integer schema_version)")
     if version > SCHEMA_VERSION:
         raise ResultError(
             f"record has schema_version {version}, newer than this bench ({SCHEMA_VERSION}): upgrade bench"
         )
-    missing = [k for k in ("codec", "task", "dataset", "counts", "metrics") if not isinstance(record.get(k), dict)]
+    validate(record, version)
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise ResultError(f"no migration from schema_version {version}")
+        record = MIGRATIONS[version](record)
+        version = record["schema_version"]
+    validate(record, version)
+    return record
+
+
+_METRIC_FIELDS = {"value": (int, float, type(None)), "ci_low": (int, float, type(None)),
+                  "ci_high": (int, float, type(None)), "n": (int,), "n_failed": (int,),
+                  "higher_is_better": (bool, type(None)), "unit": (str,)}
+
+
+def validate(record: dict, version: int = SCHEMA_VERSION) -> None:
+    """Raise ResultError naming the first field that is missing or of the wrong type."""
+    if record.get("kind") != "bench.result":
+        raise ResultError("not a bench result record (kind != 'bench.result')")
+    sections = ["codec", "task", "dataset", "counts", "metrics"] + (["run"] if version >= 2 else [])
+    missing = [k for k in sections if not isinstance(record.get(k), dict)]
     if missing:
         raise ResultError(f"malformed record: missing or invalid {', '.join(missing)}")
-    return record
+    for section, keys in (("codec", ("name", "config_hash")), ("task", ("name", "version")),
+                          ("dataset", ("name", "content_hash")), ("counts", ("requested", "measured", "failed"))):
+        for key in keys:
+            if key not in record[section]:
+                raise ResultError(f"malformed record: {section}.{key} is missing")
+    for name, mv in record["metrics"].items():
+        if not isinstance(mv, dict):
+            raise ResultError(f"malformed record: metrics.{name} is not an object")
+        for key, types in _METRIC_FIELDS.items():
+            if key not in mv or not isinstance(mv[key], types):
+                raise ResultError(f"malformed record: metrics.{name}.{key} is missing or not "
+                                  f"{' or '.join(t.__name__ for t in types)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSummary:
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_failed: int
+    higher_is_better: bool | None
+    unit: str
+    failures: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A result record, validated and typed (the JSON file is :meth:`to_dict`)."""
+
+    schema_version: int
+    created: str
+    codec: dict[str, Any]
+    task: dict[str, Any]
+    dataset: dict[str, Any]
+    seed: int
+    limit: int | None
+    run: dict[str, Any]
+    counts: dict[str, Any]
+    metrics: dict[str, MetricSummary]
+    extra: dict[str, Any]
+    provenance: dict[str, Any]
+    timing: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Record":
+        data = migrate(data)
+        metrics = {name: MetricSummary(**{k: mv.get(k) for k in _METRIC_FIELDS}, failures=mv.get("failures") or {})
+                   for name, mv in data["metrics"].items()}
+        return cls(schema_version=data["schema_version"], created=data.get("created", ""), codec=data["codec"],
+                   task=data["task"], dataset=data["dataset"], seed=data.get("seed", 0), limit=data.get("limit"),
+                   run=data["run"], counts=data["counts"], metrics=metrics, extra=data.get("extra") or {},
+                   provenance=data.get("provenance") or {}, timing=data.get("timing") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["metrics"] = {k: dataclasses.asdict(v) for k, v in self.metrics.items()}
+        return {"kind": "bench.result", **out}
 
 
 def load_record(path: str) -> dict:
@@ -203,7 +306,10 @@ def load_record(path: str) -> dict:
             raise ResultError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if record.get("kind") != "bench.result":
         raise ResultError(f"{path}: not a bench result record")
-    return migrate(record)
+    try:
+        return migrate(record)
+    except ResultError as exc:
+        raise ResultError(f"{path}: {exc}") from None
 
 
 def find_records(paths: list[str]) -> list[dict]:
@@ -237,3 +343,65 @@ def find_records(paths: list[str]) -> list[dict]:
         except ResultError as exc:
             raise ResultError(f"{f}: {exc}") from None
     return records
+
+
+#: Columns of :func:`to_frame`, one row per codec x dataset x task x metric.
+FRAME_COLUMNS = ("codec", "codec_spec", "codec_version", "config_hash", "run_key", "dataset", "dataset_spec",
+                 "content_hash", "n_items", "task", "task_version", "task_key", "metric", "value", "ci_low",
+                 "ci_high", "n", "n_failed", "higher_is_better", "unit", "token_kbps", "payload_kbps",
+                 "measured", "failed", "created")
+
+
+def to_frame(paths_or_records: list[Any]) -> Any:
+    """Result records (files, folders or loaded dicts) as a pandas DataFrame, one row per
+    codec x dataset x task x metric, in a stable order; for notebooks and for the tables."""
+    import pandas as pd
+
+    records = [r for r in paths_or_records if isinstance(r, dict)]
+    paths = [p for p in paths_or_records if not isinstance(p, dict)]
+    if paths:
+        records += find_records([os.fspath(p) for p in paths])
+    rows = []
+    for r in records:
+        bitrate = r["codec"].get("bitrate") or {}
+        kbps = {k: (bitrate.get(k) or {}).get("value") for k in ("token_kbps", "payload_kbps")}
+        for metric, mv in r["metrics"].items():
+            rows.append({
+                "codec": r["codec"]["name"], "codec_spec": r["codec"].get("spec") or r["codec"]["name"],
+                "codec_version": r["codec"].get("version"), "config_hash": r["codec"]["config_hash"],
+                "run_key": (r.get("run") or {}).get("key") or r["codec"]["config_hash"],
+                "dataset": r["dataset"]["name"], "dataset_spec": r["dataset"].get("spec") or r["dataset"]["name"],
+                "content_hash": r["dataset"]["content_hash"], "n_items": r["counts"]["requested"],
+                "task": r["task"]["name"], "task_version": r["task"]["version"], "task_key": r["task"].get("key"),
+                "metric": metric, **{k: mv.get(k) for k in ("value", "ci_low", "ci_high", "n", "n_failed",
+                                                             "higher_is_better", "unit")},
+                **kbps, "measured": r["counts"]["measured"], "failed": r["counts"]["failed"],
+                "created": r.get("created"),
+            })
+    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+    return frame.sort_values(["task", "dataset", "codec", "run_key", "metric"], kind="stable").reset_index(drop=True)
+
+
+def items_frame(store_path: str, run_key: str | None = None, task: str | None = None) -> Any:
+    """Per-item values from a run's SQLite store as a DataFrame: one row per item x task x
+    metric (value, or the failure reason), optionally for one codec run key and one task."""
+    import sqlite3
+
+    import pandas as pd
+
+    sql = ("SELECT m.codec_hash AS run_key, t.item_id, m.item_hash, m.task_key, m.metric, m.value, m.failure "
+           "FROM metric_values m JOIN task_rows t USING (codec_hash, item_hash, task_key)")
+    where, args = [], []
+    if run_key:
+        where.append("m.codec_hash = ?")
+        args.append(run_key)
+    if task:
+        where.append("m.task_key LIKE ?")
+        args.append(task + "@%")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as conn:
+        frame = pd.read_sql_query(sql + " ORDER BY m.codec_hash, t.item_id, m.task_key, m.metric", conn, params=args)
+    frame["task"] = frame["task_key"].str.split("@").str[0]
+    return frame
+

@@ -17,3 +17,22 @@ def realspeech():
     if not os.path.isfile(os.path.join(path, "manifest.jsonl")):
         pytest.skip("../shared/realspeech is absent")
     return path
+
+
+#: Skips that CI accepts: an optional backend that no extra of ``./install.sh --test`` installs.
+#: Any other skip in CI (a missing extra, an absent ../shared/realspeech) is a failure, so a test
+#: never passes CI by not running.
+CI_ALLOWED_SKIPS = ("could not import 'lhotse'",)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes") or not report.skipped:
+        return
+    reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if any(allowed in reason for allowed in CI_ALLOWED_SKIPS):
+        return
+    report.outcome = "failed"
+    report.longrepr = f"skipped in CI, where every extra is installed: {reason}"

@@ -110,7 +110,7 @@ def test_sigkill_then_resume_gives_identical_numbers(tmp_path):
 
 def test_record_has_provenance(tmp_path):
     rec = run(RunOptions(codec="mulaw-4bit", dataset="synthetic", limit=2, out=str(tmp_path), progress=False)).records[0]
-    assert rec["schema_version"] == 1
+    assert rec["schema_version"] == 2
     assert rec["codec"]["config"] == {"bits": 4, "sample_rate": 16000} and len(rec["codec"]["config_hash"]) == 16
     assert rec["task"]["name"] == "reconstruction" and rec["task"]["version"] == "2"
     assert rec["dataset"]["name"] == "synthetic" and len(rec["dataset"]["content_hash"]) == 64

@@ -1,0 +1,83 @@
+"""Result records are typed and validated; older schemas migrate; results load as DataFrames."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import pytest
+
+from bench.results import SCHEMA_VERSION, Record, ResultError, items_frame, load_record, migrate, to_frame
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "records")
+
+
+def _fixture(name):
+    with open(os.path.join(FIXTURES, name)) as fh:
+        return json.load(fh)
+
+
+def test_every_schema_version_has_a_fixture_that_loads():
+    for version in range(1, SCHEMA_VERSION + 1):
+        path = os.path.join(FIXTURES, f"v{version}_reconstruction.json")
+        rec = load_record(path)
+        assert rec["schema_version"] == SCHEMA_VERSION
+        typed = Record.from_dict(rec)
+        assert typed.metrics["pesq_wb"].n > 0 and typed.run is not None
+
+
+def test_v1_migrates_and_says_what_it_lacks():
+    rec = migrate(_fixture("v1_reconstruction.json"))
+    assert rec["run"]["key"] is None and "not recorded" in rec["run"]["note"]
+    assert rec["codec"]["bitrate"]["token_kbps"]["weighting"] == "mean of per-item rates"
+    assert rec["counts"]["input_notes"] == {}
+
+
+def test_a_newer_schema_is_refused():
+    rec = _fixture("v2_reconstruction.json")
+    rec["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(ResultError, match="newer than this bench"):
+        migrate(rec)
+
+
+@pytest.mark.parametrize("break_it,message", [
+    (lambda r: r["metrics"]["pesq_wb"].pop("n"), "metrics.pesq_wb.n"),
+    (lambda r: r["metrics"]["stoi"].update(value="high"), "metrics.stoi.value"),
+    (lambda r: r.pop("run"), "run"),
+    (lambda r: r["codec"].pop("config_hash"), "codec.config_hash"),
+])
+def test_a_malformed_record_names_the_field(break_it, message):
+    rec = copy.deepcopy(_fixture("v2_reconstruction.json"))
+    break_it(rec)
+    with pytest.raises(ResultError, match=message.replace(".", r"\.")):
+        migrate(rec)
+
+
+def test_typed_record_round_trips():
+    rec = migrate(_fixture("v2_reconstruction.json"))
+    again = Record.from_dict(rec).to_dict()
+    for key in ("codec", "task", "dataset", "counts", "metrics", "run"):
+        assert again[key] == rec[key], key
+
+
+def test_to_frame_one_row_per_metric(tmp_path):
+    pytest.importorskip("pandas")
+    rec = migrate(_fixture("v2_reconstruction.json"))
+    frame = to_frame([rec, os.path.join(FIXTURES, "v1_reconstruction.json")])
+    assert len(frame) == len(rec["metrics"]) + len(_fixture("v1_reconstruction.json")["metrics"])
+    row = frame[(frame.metric == "pesq_wb") & (frame.codec == "mulaw-4bit") & (frame.dataset == "synthetic")].iloc[0]
+    assert row.value == rec["metrics"]["pesq_wb"]["value"] and bool(row.higher_is_better)
+    assert row.token_kbps == pytest.approx(64.0)
+
+
+def test_items_frame_reads_the_store(tmp_path):
+    pytest.importorskip("pandas")
+    from bench.runner import RunOptions, run
+
+    rep = run(RunOptions(codec="identity", dataset="synthetic", limit=3, tasks=("reconstruction",),
+                         out=str(tmp_path), progress=False))
+    frame = items_frame(str(tmp_path / "bench.sqlite"), rep.records[0]["run"]["key"], "reconstruction")
+    assert set(frame.item_id) == {r for r in frame.item_id} and frame.item_id.nunique() == 3
+    pesq = frame[frame.metric == "pesq_wb"].value
+    assert pesq.mean() == pytest.approx(rep.records[0]["metrics"]["pesq_wb"]["value"])
