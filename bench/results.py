@@ -190,7 +190,8 @@ def _v1_to_v2(record: dict) -> dict:
     """Schema 1 had no run section and averaged per-item bitrates (short clips weighed as much
     as long ones); the values are kept and marked as such."""
     out = dict(record)
-    out["run"] = {"key": None, "max_lag_s": None, "threads": None, "note": "schema 1: run options not recorded"}
+    if not isinstance(record.get("run"), dict) or not record["run"]:
+        out["run"] = {"key": None, "max_lag_s": None, "threads": None, "note": "schema 1: run options not recorded"}
     out["counts"] = {**record["counts"], "input_notes": record["counts"].get("input_notes", {})}
     codec = dict(record["codec"])
     bitrate = {}

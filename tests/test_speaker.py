@@ -186,4 +186,5 @@ def test_summarize_from_rows():
     rows[0] = row(0, "a", "b")
     res = task.summarize(rows, seed=0)
     assert res["eer"].value > 0.0 and res["eer_original"].value == 0.0
-    assert isinstance(Trial("a", "b", True), Trial)
+    trial = Trial("a", "b", True)
+    assert (trial.enrol, trial.test, trial.target) == ("a", "b", True)
