@@ -217,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
 #: Subcommand builders; each adds a parser and sets ``func``.
 COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
-
-COMMANDS.append(__import__("bench.codecs.rvq.cli", fromlist=["_"]).add_train_command)
+# A recipe (recipes/rvq), outside the runtime package: imported only when `bench train` is parsed.
+COMMANDS.append(__import__("bench.recipe_commands", fromlist=["_"]).recipe_command(
+    "train", "recipes.rvq.cli:add_train_command", help="train one of our own codecs (rvq)"))
 
 
 def main(argv: list[str] | None = None) -> int:

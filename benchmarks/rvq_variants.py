@@ -26,9 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from bench.codecs.rvq.config import ModelConfig  # noqa: E402
-from bench.codecs.rvq.losses import ReconstructionLoss  # noqa: E402
 from bench.codecs.rvq.model import RVQAutoencoder, count_parameters  # noqa: E402
-from bench.codecs.rvq.stats import real_time_factor  # noqa: E402
+from recipes.rvq.losses import ReconstructionLoss  # noqa: E402
+from recipes.rvq.stats import real_time_factor  # noqa: E402
 
 VARIANTS = {
     "spectral (v3)": ModelConfig(),

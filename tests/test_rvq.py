@@ -1,4 +1,5 @@
-"""Tests of our RVQ codec (bench/codecs/rvq): quantizer, training, shipping, conformance."""
+"""Tests of our RVQ codec (bench/codecs/rvq) and its training recipe (recipes/rvq): quantizer,
+training, shipping, conformance."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from bench.codecs.rvq.codec import RVQ, RVQConfig  # noqa: E402
 from bench.codecs.rvq.config import ModelConfig  # noqa: E402
 from bench.codecs.rvq.model import RVQAutoencoder  # noqa: E402
 from bench.codecs.rvq.quantizer import ResidualVQ  # noqa: E402
-from bench.codecs.rvq.train import Corpus, TrainConfig, Trainer, TrainError, load_corpus  # noqa: E402
 from bench.testing import CONFORMANCE_CHECKS, probe_signal  # noqa: E402
+from recipes.rvq import export  # noqa: E402
+from recipes.rvq.train import Corpus, TrainConfig, Trainer, TrainError, load_corpus  # noqa: E402
 
 #: The convolutional variant (EnCodec's waveform design, codec versions 1-2).
 TINY = ModelConfig(channels=4, latent_dim=8, res_dilations=(1,), n_q=4, codebook_size=16,
@@ -56,7 +58,7 @@ def tiny_checkpoint(request, tmp_path_factory) -> str:
         model.quantizer.kmeans_init(model.encoder(torch.from_numpy(
             probe_signal(16_000, 2.0))[None, None, :6400]))
     dest = str(tmp_path_factory.mktemp("ship") / "rvq.pt")
-    ckpt.write_shipped(model.state_dict(), request.param.to_dict(), dest, {"steps": 0, "seed": 0})
+    export.write_shipped(model.state_dict(), request.param.to_dict(), dest, {"steps": 0, "seed": 0})
     return dest
 
 
@@ -151,7 +153,7 @@ def test_configs_written_before_the_spectral_variant_still_mean_the_conv_model()
 def test_complex_loss_sees_phase_that_magnitude_losses_miss():
     """A polarity flip leaves every magnitude spectrum unchanged: the mel and STFT terms read
     (almost) zero, the compressed complex term does not; identical signals read zero."""
-    from bench.codecs.rvq.losses import ReconstructionLoss
+    from recipes.rvq.losses import ReconstructionLoss
 
     loss = ReconstructionLoss()
     x = torch.from_numpy(probe_signal(16_000, seconds=0.5))[None]
@@ -189,7 +191,7 @@ def test_resuming_with_another_recipe_is_recorded(tmp_path):
     b = _trainer(tmp_path, steps=3, lr=3e-4, checkpoint_minutes=100)
     b.run()
     assert b.phases == [{"from_step": 2, "changed": {"steps": [2, 3], "lr": [1e-3, 3e-4]}}]
-    meta = ckpt.export(b.last_path, str(tmp_path / "ship" / "rvq.pt"))
+    meta = export.export(b.last_path, str(tmp_path / "ship" / "rvq.pt"))
     assert meta["phases"] == b.phases and meta["steps"] == 3
 
 
@@ -338,7 +340,7 @@ def test_whisper_distillation_step_runs_and_lowers_its_loss(tmp_path):
 def test_discriminators_learn_to_tell_real_from_generated():
     """A few discriminator updates separate clean audio from a noisy copy (the LSGAN loss falls
     well below its starting value), and feature matching is zero for identical inputs."""
-    from bench.codecs.rvq.adversarial import Discriminators, discriminator_loss, generator_losses
+    from recipes.rvq.adversarial import Discriminators, discriminator_loss, generator_losses
 
     torch.manual_seed(0)
     disc = Discriminators()
@@ -391,7 +393,7 @@ def test_timbre_augmentation_filters_are_what_they_say_and_seeded(tmp_path):
     with the augmentation differ from those without and repeat for the same seed."""
     from scipy.signal import sosfreqz
 
-    from bench.codecs.rvq.train import peaking_biquad
+    from recipes.rvq.train import peaking_biquad
 
     sos = peaking_biquad(1000.0, -7.5, 1.4, 16_000)
     freqs, resp = sosfreqz(sos[None], worN=[100.0, 1000.0, 7000.0], fs=16_000)
@@ -430,7 +432,7 @@ def test_values_outside_float16_keep_their_dtype_when_shipped(tmp_path):
         model.encoder.norm.var.copy_(raw.var(dim=(0, 2)))
     assert float(model.encoder.norm.var.max()) > 1e39  # past float32
     dest = str(tmp_path / "rvq.pt")
-    ckpt.write_shipped(model.state_dict(), TINY.to_dict(), dest, {"steps": 0})
+    export.write_shipped(model.state_dict(), TINY.to_dict(), dest, {"steps": 0})
     weights = ckpt.load_weights(dest)[1]
     assert weights["encoder.norm.var"].dtype == torch.float64
     assert weights["decoder.net.0.bias"].dtype == torch.float16

@@ -15,8 +15,8 @@ import pytest
 import soundfile as sf
 
 from bench.datasets import DATASETS, DEFAULT_DATASET
-from bench.datasets import synth_build as sb
-from bench.datasets.sentences import SENTENCES, sentences_hash
+from recipes.synth_speech import build as sb
+from recipes.synth_speech.sentences import SENTENCES, sentences_hash
 from bench.datasets.synth_speech import SynthSpeechConfig, SynthSpeechDataset, corpus_stats, default_root
 
 ROOT = default_root()
@@ -246,8 +246,8 @@ def test_rebuild_reproduces_frozen_samples(recipe):
 
 
 def test_training_supplement_never_uses_a_test_voice_or_sentence():
-    from bench.datasets.sentences import SENTENCES
-    from bench.datasets.synth_extra import EXTRA_RECIPE, EXTRA_SENTENCES, plan_extra
+    from recipes.synth_speech.sentences import SENTENCES
+    from recipes.synth_speech.extra import EXTRA_RECIPE, EXTRA_SENTENCES, plan_extra
 
     items = plan_extra()
     test = [it for it in sb.plan() if it.split == "test"]
@@ -269,7 +269,7 @@ def test_training_supplement_never_uses_a_test_voice_or_sentence():
 def test_training_supplement_builds_and_loads_as_training_data(tmp_path):
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    from bench.datasets.synth_extra import EXTRA_RECIPE, build_extra
+    from recipes.synth_speech.extra import EXTRA_RECIPE, build_extra
 
     recipe = {**EXTRA_RECIPE, "espeak_variants": ["adam", "klatt3"], "sentences_per_voice": 1}
     out = build_extra(str(tmp_path), recipe)
@@ -277,7 +277,7 @@ def test_training_supplement_builds_and_loads_as_training_data(tmp_path):
         assert all(f.startswith("x_mb-") for f in out["failed"]), out["failed"]
     assert out["n_items"] >= 2 and out["seconds"] > 1.0
     torch = pytest.importorskip("torch")  # noqa: F841
-    from bench.codecs.rvq.train import load_corpus
+    from recipes.rvq.train import load_corpus
 
     corpus = load_corpus([f"manifest:path={tmp_path}/manifest.jsonl"], 16_000)
     assert len(corpus.waves) == out["n_items"]

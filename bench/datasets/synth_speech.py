@@ -13,7 +13,8 @@ split, for CI), ``train`` or ``test``; ``verify`` (default true) checks every fi
 that differs from the frozen corpus becomes a failed item with that reason. ``root`` points at
 another build of the corpus (``bench data build synth-speech --out DIR``).
 
-How it was made: :mod:`bench.datasets.synth_build` and ``recipe.json`` next to the files.
+How it was made: the recipe :mod:`recipes.synth_speech.build` (not needed to load it) and
+``recipe.json`` next to the files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ class SynthSpeechError(ManifestError):
 
 def default_root() -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "synth_speech")
+
+
+def read_sums(path: str) -> dict[str, str]:
+    """``SHA256SUMS`` (``<hex>  <relative path>`` lines) as {path: hex}."""
+    sums = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                digest, _, rel = line.rstrip("\n").partition("  ")
+                sums[rel] = digest
+    return sums
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +84,6 @@ class SynthSpeechDataset(Dataset):
         sums: dict[str, str] = {}
         sums_path = os.path.join(root, "SHA256SUMS")
         if self.config.verify:
-            from bench.datasets.synth_build import read_sums
-
             if not os.path.isfile(sums_path):
                 raise SynthSpeechError(f"{sums_path} is missing: cannot verify the corpus (verify=false skips)")
             sums = read_sums(sums_path)

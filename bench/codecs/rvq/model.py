@@ -19,8 +19,12 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from bench.codecs.rvq.config import ModelConfig
-from bench.codecs.rvq.losses import power_compress
 from bench.codecs.rvq.quantizer import QuantizerOutput, ResidualVQ
+
+
+def power_compress(spec: torch.Tensor, power: float) -> torch.Tensor:
+    """``S |S|^(power - 1)``: magnitude raised to ``power``, phase kept (1 / power inverts it)."""
+    return spec * (spec.abs() + 1e-8).pow(power - 1.0)
 
 
 def _conv(cin: int, cout: int, kernel: int, dilation: int = 1) -> nn.Module:

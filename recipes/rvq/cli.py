@@ -1,4 +1,6 @@
-"""``bench train rvq``: train, resume or ship the RVQ codec (thin wrapper over train.py)."""
+"""``bench train rvq``: train, resume or ship the RVQ codec (thin wrapper over train.py).
+
+Registered lazily by ``bench/cli.py``: this module is imported only when ``bench train`` is parsed."""
 
 from __future__ import annotations
 
@@ -110,9 +112,10 @@ def cmd_train(args) -> int:
 
     require("torch", "torch")
     from bench.codecs.rvq import checkpoint
+    from recipes.rvq.export import export
 
     if args.export:
-        meta = checkpoint.export(args.export, args.to or checkpoint.SHIPPED_CHECKPOINT, note=args.note)
+        meta = export(args.export, args.to or checkpoint.SHIPPED_CHECKPOINT, note=args.note)
         print(json.dumps({k: meta[k] for k in ("file", "sha256", "bytes", "steps", "data_hash")}, indent=2))
         return 0
     if args.report:
@@ -120,7 +123,7 @@ def cmd_train(args) -> int:
     import dataclasses
 
     from bench.codecs.rvq.config import ModelConfig
-    from bench.codecs.rvq.train import TrainConfig, train
+    from recipes.rvq.train import TrainConfig, train
 
     shape = {k: v for k, v in {"channels": args.channels, "n_q": args.n_q,
                                 "codebook_size": args.codebook_size, "block": args.block,
@@ -153,10 +156,11 @@ def _report(args) -> int:
 
     import torch
 
-    from bench.codecs.rvq import checkpoint, stats
+    from bench.codecs.rvq import checkpoint
     from bench.codecs.rvq.config import ModelConfig
     from bench.codecs.rvq.model import RVQAutoencoder
-    from bench.codecs.rvq.train import load_corpus
+    from recipes.rvq import stats
+    from recipes.rvq.train import load_corpus
 
     torch.set_num_threads(args.threads)
     blob = torch.load(args.report, map_location="cpu", weights_only=True)

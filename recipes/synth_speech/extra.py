@@ -30,9 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.datasets.synth_build import (RECIPE, SR, BuildError, PlannedItem, postprocess,
+from recipes.synth_speech.build import (RECIPE, SR, BuildError, PlannedItem, postprocess,
                                         split_sentences, synthesize, tool_versions)
-from bench.datasets.sentences import SENTENCES
+from recipes.synth_speech.sentences import SENTENCES
 
 #: Training-only sentences (ids ``x001``...), in the style of the corpus' own.
 EXTRA_SENTENCES: tuple[tuple[str, str], ...] = (

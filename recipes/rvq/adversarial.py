@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from bench.codecs.rvq.losses import power_compress
+from bench.codecs.rvq.model import power_compress
 
 #: (logits, feature maps) of one discriminator
 Output = tuple[torch.Tensor, list[torch.Tensor]]
