@@ -76,6 +76,7 @@ def _run(codec: str, manifest: str, out: str):
     return report.records[0]
 
 
+@pytest.mark.slow
 def test_identity_exact_mulaw2_worse_and_original_cache(corpus, tmp_path, monkeypatch):
     calls = {"original": 0, "reconstruction": 0}
     real = Asr.transcribe

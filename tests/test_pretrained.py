@@ -25,6 +25,9 @@ from bench.codecs.pretrained_weights import WeightsNotFound  # noqa: E402
 from bench.runner import build_codec  # noqa: E402
 from bench.testing import CONFORMANCE_CHECKS, probe_signal  # noqa: E402
 
+#: random-initialised pretrained models: tens of seconds in all, the slow tier
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -81,6 +81,7 @@ def test_identity_on_real_speech(realspeech, tmp_path):
     assert m["stoi"]["ci_low"] >= 0.999
 
 
+@pytest.mark.slow
 def test_mulaw8_quality_on_real_speech(realspeech, tmp_path):
     report = run(RunOptions(codec="mulaw-8bit", dataset=f"manifest:path={realspeech}/manifest.jsonl",
                             out=str(tmp_path), progress=False))

@@ -1,3 +1,4 @@
+import pytest
 """The CI regression gate: a small run compared with the committed baseline.
 
 The baseline (results/baseline-ci.json) is golden data, rewritten only on purpose:
@@ -18,6 +19,7 @@ TOLERANCES = {"default": {"abs": 0.0, "rel": 0.02}, "si_sdr": {"abs": 0.5, "rel"
               "mcd": {"abs": 0.1, "rel": 0.03}, "mel_l1": {"abs": 0.01, "rel": 0.02}}
 
 
+@pytest.mark.slow
 def test_no_regression_against_committed_baseline(tmp_path):
     records = []
     for codec in CODECS:

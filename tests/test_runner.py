@@ -61,6 +61,7 @@ def test_limit_is_a_seeded_subset():
     assert a == sorted(a) and len(set(a)) == 10
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_numbers(tmp_path):
     one = run(RunOptions(codec="mulaw-4bit", dataset="synthetic", limit=6, out=str(tmp_path / "a"), progress=False))
     two = run(RunOptions(codec="mulaw-4bit", dataset="synthetic", limit=6, out=str(tmp_path / "b"),
@@ -77,6 +78,7 @@ def _rows(db):
         return conn.execute("SELECT COUNT(*), COUNT(DISTINCT item_hash) FROM task_rows").fetchone()
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_identical_numbers(tmp_path):
     args = [sys.executable, "-m", "bench", "run", "--codec", "mulaw-4bit", "--dataset", "synthetic",
             "--no-progress"]

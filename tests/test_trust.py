@@ -316,6 +316,7 @@ def test_list_into_a_closed_pipe_is_quiet():
 
 
 # -- 7. numbers do not depend on the number of workers ----------------------------------------------
+@pytest.mark.slow
 def test_workers_give_bit_identical_numbers(tmp_path):
     common = dict(codec="mulaw-4bit", dataset="synthetic", limit=6, tasks=("reconstruction",), progress=False)
     one = run(RunOptions(**common, out=str(tmp_path / "a")))
