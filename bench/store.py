@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from bench.tasks.base import Failed
+from bench.types import Failed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS codec_outputs (

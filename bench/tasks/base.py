@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.config import build_config, config_to_dict
+from bench.types import Failed  # noqa: F401  (part of the task contract)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,13 +26,6 @@ class MetricSpec:
     unit: str
     higher_is_better: bool
     description: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Failed:
-    """A metric (or a whole item) that could not be measured, and why."""
-
-    reason: str
 
 
 @dataclasses.dataclass(frozen=True)
