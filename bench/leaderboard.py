@@ -47,11 +47,9 @@ def codec_label(record: dict) -> str:
 
 
 def dataset_label(record: dict) -> str:
+    """The dataset as the user named it (its spec); older records: its name."""
     ds = record["dataset"]
-    if ds.get("spec"):
-        return str(ds["spec"])
-    opts = ",".join(f"{k}={v}" for k, v in sorted((ds.get("config") or {}).items()) if k != "path")
-    return ds["name"] + (f":{opts}" if opts else "")
+    return str(ds.get("spec") or ds["name"])
 
 
 def row_labels(recs: list[dict]) -> list[tuple[str, str]]:
@@ -118,14 +116,19 @@ def _metric_names(recs: list[dict], metrics: list[str] | None) -> list[str]:
 
 
 def table_rows(recs: list[dict], names: list[str]) -> list[dict[str, Any]]:
+    """One row per record: labels, rates and counts, and each metric's summary, read from the
+    records' DataFrame (:func:`bench.results.to_frame`)."""
+    from bench.results import frame_cells, to_frame
+
+    cells = frame_cells(to_frame(recs))
     rows = []
-    for r, (codec, dataset) in zip(recs, row_labels(recs)):
+    for i, (r, (codec, dataset)) in enumerate(zip(recs, row_labels(recs))):
         row: dict[str, Any] = {
             "codec": codec, "dataset": dataset, "kbps": _kbps(r),
             "payload_kbps": _payload_kbps(r), "n": r["counts"]["measured"], "failed": r["counts"]["failed"],
         }
         for m in names:
-            row[m] = r["metrics"].get(m) or {}
+            row[m] = cells.get((i, m)) or {}
         rows.append(row)
     return rows
 

@@ -355,7 +355,8 @@ FRAME_COLUMNS = ("codec", "codec_spec", "codec_version", "config_hash", "run_key
 
 def to_frame(paths_or_records: list[Any]) -> Any:
     """Result records (files, folders or loaded dicts) as a pandas DataFrame, one row per
-    codec x dataset x task x metric, in a stable order; for notebooks and for the tables."""
+    codec x dataset x task x metric, in a stable order; for notebooks and for the tables.
+    ``record`` is the row's position among the loaded records."""
     import pandas as pd
 
     records = [r for r in paths_or_records if isinstance(r, dict)]
@@ -363,7 +364,7 @@ def to_frame(paths_or_records: list[Any]) -> Any:
     if paths:
         records += find_records([os.fspath(p) for p in paths])
     rows = []
-    for r in records:
+    for index, r in enumerate(records):
         bitrate = r["codec"].get("bitrate") or {}
         kbps = {k: (bitrate.get(k) or {}).get("value") for k in ("token_kbps", "payload_kbps")}
         for metric, mv in r["metrics"].items():
@@ -377,9 +378,9 @@ def to_frame(paths_or_records: list[Any]) -> Any:
                 "metric": metric, **{k: mv.get(k) for k in ("value", "ci_low", "ci_high", "n", "n_failed",
                                                              "higher_is_better", "unit")},
                 **kbps, "measured": r["counts"]["measured"], "failed": r["counts"]["failed"],
-                "created": r.get("created"),
+                "created": r.get("created"), "record": index,
             })
-    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*FRAME_COLUMNS, "record"])
     return frame.sort_values(["task", "dataset", "codec", "run_key", "metric"], kind="stable").reset_index(drop=True)
 
 
@@ -405,4 +406,17 @@ def items_frame(store_path: str, run_key: str | None = None, task: str | None = 
         frame = pd.read_sql_query(sql + " ORDER BY m.codec_hash, t.item_id, m.task_key, m.metric", conn, params=args)
     frame["task"] = frame["task_key"].str.split("@").str[0]
     return frame
+
+
+def frame_cells(frame: Any) -> dict[tuple[int, str], dict[str, Any]]:
+    """(record position, metric) -> that row of :func:`to_frame` as plain Python values
+    (pandas' NaN for a missing number becomes None again)."""
+    out = {}
+    for row in frame.to_dict("records"):
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for k in ("n", "n_failed", "measured", "failed", "n_items"):
+            if clean.get(k) is not None:
+                clean[k] = int(clean[k])
+        out[(int(row["record"]), row["metric"])] = clean
+    return out
 
