@@ -740,16 +740,15 @@ def corpus_bitrate(rates_bps: list[float], durations: list[float], seed: int, n_
     """Corpus bitrate in kbps: total bits over total seconds (fixed per-file overheads of short
     clips weigh by their duration), a bootstrap interval of that ratio over items, and the
     unweighted per-item spread beside it."""
+    from bench.metrics.stats import ratio_interval
+
     rates = np.asarray(rates_bps, dtype=np.float64) / 1000.0
     durs = np.asarray(durations, dtype=np.float64)
     bits = rates * durs
     value = float(bits.sum() / durs.sum())
     lo = hi = value
     if len(rates) > 1:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(rates), size=(n_boot, len(rates)))
-        boot = bits[idx].sum(axis=1) / durs[idx].sum(axis=1)
-        lo, hi = float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+        lo, hi = ratio_interval(bits, durs, seed, n_boot)
     return {"value": value, "ci_low": lo, "ci_high": hi, "n": int(len(rates)), "n_failed": 0,
             "higher_is_better": False, "unit": "kbps", "failures": {},
             "weighting": "total bits / total seconds",
