@@ -26,6 +26,9 @@ if [ -n "$extras" ]; then
   # resemblyzer's own requirement (webrtcvad 2.0.10) no longer imports; webrtcvad-wheels,
   # pulled in by the speaker extra, provides the same module.
   pip install --quiet --no-deps "resemblyzer==0.1.4"
+  # openai-whisper (the asr task's backend=openai-whisper) requires triton, GPU-only and large;
+  # what it does use (torch, numba, tqdm, more-itertools, tiktoken) comes with the extras.
+  pip install --quiet --no-deps "openai-whisper==20250625"
 else
   pip install --quiet -c constraints.txt -e .
 fi

@@ -111,3 +111,10 @@ def make_executor(opts: RunOptions, codec: Codec, tasks: dict[str, Task], n_chun
         return InProcess(codec, tasks, settings, opts.threads)
     workers = max(1, min(opts.workers, n_chunks))
     return WorkerPool(workers, codec, tasks, settings, opts.threads, opts.timeout)
+
+
+#: The public names of the run API (several are defined in bench/run/ and re-exported here).
+__all__ = ["Executor", "InProcess", "ItemSettings", "Job", "ProgressReport", "RunError", "RunOptions",
+           "RunReport", "WorkerPool", "build_codec", "build_dataset", "build_task", "check_requires",
+           "corpus_bitrate", "load_components", "make_executor", "pinned_threads", "process_jobs", "run",
+           "run_codec", "run_key", "select_items", "summarize_run", "task_key"]

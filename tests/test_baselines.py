@@ -13,7 +13,7 @@ import pytest
 from bench.codecs import CODECS
 from bench.codecs.base import MissingDependency, token_bitrate
 from bench.codecs.dct import DCT, DCTConfig, imdct, mdct, pack_tokens, unpack_tokens
-from bench.tasks.reconstruction import pesq_score, stoi_score
+from bench.metrics.signal import pesq_score, stoi_score
 from bench.testing import CONFORMANCE_CHECKS, probe_signal
 
 FAMILIES = {

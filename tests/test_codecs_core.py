@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from bench.codecs.base import CodecError, check_tokens
 from bench.datasets.synthetic import make_signal
 from bench.runner import build_codec, run_codec
-from bench.tasks.reconstruction import pesq_score, si_sdr, stoi_score
+from bench.metrics.signal import pesq_score, si_sdr, stoi_score
 from bench.testing import CONFORMANCE_CHECKS
 
 CORE = ["identity", "mulaw", "mulaw-2bit", "mulaw-12bit", "mulaw:bits=16,sample_rate=8000"]

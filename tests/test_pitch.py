@@ -10,7 +10,7 @@ pytest.importorskip("parselmouth")
 
 from bench.tasks.base import Failed, ItemContext, Row  # noqa: E402
 from bench.tasks.pitch import Pitch, f0_stats  # noqa: E402
-from bench.tasks.probe import praat_f0  # noqa: E402
+from bench.metrics.f0 import praat_f0  # noqa: E402
 from bench.testing.voices import SR, voice  # noqa: E402
 
 
@@ -103,7 +103,7 @@ def test_classifier_needs_split_labels():
 def test_fine_rmse_and_gross_rate_leave_octave_errors_apart():
     """An octave drop (ratio 0.5, |ratio - 1| exactly 50%) is gross like an octave jump: the fine
     RMSE sees only the small errors, the gross rate counts the octaves."""
-    from bench.tasks.pitch import f0_errors
+    from bench.metrics.f0 import f0_errors
 
     ref = np.full(100, 100.0)
     rec = ref * 2 ** (10 / 1200)  # +10 cents everywhere

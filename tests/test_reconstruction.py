@@ -98,7 +98,7 @@ def test_mcd_is_the_sptk_mel_cepstral_distortion():
 
     import scipy.signal
 
-    from bench.tasks import reconstruction as R
+    from bench.metrics import signal as R
 
     sptk = R._import_pysptk()
     rng = np.random.default_rng(3)

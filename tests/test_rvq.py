@@ -268,7 +268,7 @@ def test_shipped_checkpoint_full_depth_beats_one_level():
     meta = ckpt.read_sidecar(ckpt.SHIPPED_CHECKPOINT)
     assert meta and os.path.getsize(ckpt.SHIPPED_CHECKPOINT) <= ckpt.MAX_BYTES
     from bench.datasets import DATASETS
-    from bench.tasks.reconstruction import mel_l1
+    from bench.metrics.signal import mel_l1
 
     items = DATASETS.build("synth-speech", {"subset": "train"}).items()[:2]
     waves = [it.load().wave for it in items]
@@ -287,7 +287,7 @@ def test_shipped_checkpoint_keeps_the_waveform():
     if not os.path.isfile(ckpt.SHIPPED_CHECKPOINT):
         pytest.skip("no shipped RVQ checkpoint yet")
     from bench.datasets import DATASETS
-    from bench.tasks.reconstruction import si_sdr
+    from bench.metrics.signal import si_sdr
 
     items = DATASETS.build("synth-speech", {"subset": "train"}).items()[:2]
     codec = RVQ(RVQConfig(n_q=ckpt.read_sidecar(ckpt.SHIPPED_CHECKPOINT)["model_config"]["n_q"]))
@@ -307,7 +307,7 @@ def test_shipped_checkpoint_beats_mp3_16k_on_mel_distance():
     from bench.audio import align
     from bench.codecs import CODECS
     from bench.datasets import DATASETS
-    from bench.tasks.reconstruction import mel_l1
+    from bench.metrics.signal import mel_l1
 
     mp3 = CODECS.build("mp3-16k", {})
     try:

@@ -12,8 +12,9 @@ import subprocess
 import numpy as np
 import pytest
 
+from bench.metrics.speaker import Trial, build_trials, equal_error_rate
 from bench.tasks.base import Failed, ItemContext, Row
-from bench.tasks.speaker import Speaker, Trial, build_trials, equal_error_rate
+from bench.tasks.speaker import Speaker
 
 SENTENCES = [
     "The small boat drifted slowly toward the quiet harbor.",

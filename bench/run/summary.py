@@ -12,6 +12,7 @@ import numpy as np
 from bench.codecs.base import Codec
 from bench.datasets import DEFAULT_DATASET
 from bench.datasets.base import Dataset, Item, dataset_hash
+from bench.metrics.stats import ratio_interval
 from bench.results import (ResultError, load_record, make_record, portable_config, portable_spec, record_filename,
                            save_record)
 from bench.run.options import RunError, RunOptions, run_key
@@ -29,10 +30,7 @@ def corpus_bitrate(rates_bps: list[float], durations: list[float], seed: int, n_
     value = float(bits.sum() / durs.sum())
     lo = hi = value
     if len(rates) > 1:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(rates), size=(n_boot, len(rates)))
-        boot = bits[idx].sum(axis=1) / durs[idx].sum(axis=1)
-        lo, hi = float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+        lo, hi = ratio_interval(bits, durs, seed, n_boot)
     return {"value": value, "ci_low": lo, "ci_high": hi, "n": int(len(rates)), "n_failed": 0,
             "higher_is_better": False, "unit": "kbps", "failures": {},
             "weighting": "total bits / total seconds",

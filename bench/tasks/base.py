@@ -10,14 +10,13 @@ returns one :class:`MetricValue` per metric; the default is the mean over measur
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections import Counter
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.config import build_config, config_to_dict
 from bench.types import Failed  # noqa: F401  (part of the task contract)
+from bench.metrics.stats import bootstrap_ci, tally  # noqa: F401 - bootstrap_ci: also imported from here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,34 +72,10 @@ class MetricValue:
         return dataclasses.asdict(self)
 
 
-def bootstrap_ci(
-    values: np.ndarray, seed: int, n_boot: int = 2000, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (Efron & Tibshirani, 1993)."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return (math.nan, math.nan)
-    if len(values) == 1:
-        return (float(values[0]), float(values[0]))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = values[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
-
-
 def summarize_metric(spec: MetricSpec, rows: list[Row], seed: int) -> MetricValue:
-    """Mean and bootstrap CI over the rows where the metric was measured."""
-    vals = []
-    failures: Counter[str] = Counter()
-    for row in rows:
-        v = row.values.get(spec.name) if row.failure is None else Failed(row.failure)
-        if isinstance(v, Failed):
-            failures[v.reason] += 1
-        elif v is None:
-            failures["not measured"] += 1
-        else:
-            vals.append(float(v))
+    """Mean and bootstrap CI over the rows where the metric was measured (see
+    :mod:`bench.metrics.stats`)."""
+    _, vals, failures = tally(rows, spec.name)
     arr = np.asarray(vals)
     if len(arr):
         lo, hi = bootstrap_ci(arr, seed)
@@ -109,7 +84,7 @@ def summarize_metric(spec: MetricSpec, rows: list[Row], seed: int) -> MetricValu
         lo = hi = mean = None
     return MetricValue(
         value=mean, ci_low=lo, ci_high=hi, n=len(arr), n_failed=sum(failures.values()),
-        higher_is_better=spec.higher_is_better, unit=spec.unit, failures=dict(sorted(failures.items())),
+        higher_is_better=spec.higher_is_better, unit=spec.unit, failures=failures,
     )
 
 

@@ -40,9 +40,10 @@ import numpy as np
 
 from bench.audio import METRIC_SR
 from bench.config import config_to_dict
-from bench.tasks.base import (Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task,
-                              bootstrap_ci, summarize_metric)
-from bench.tasks.probe import praat_f0, require_backends
+from bench.metrics.f0 import f0_errors, praat_f0, tracker_provenance, voicing_decision_error
+from bench.metrics.stats import bootstrap_ci
+from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task, summarize_metric
+from bench.tasks.probe import require_backends
 
 #: Metrics measured per item (means with bootstrap intervals at corpus level).
 ITEM_METRICS = ("f0_rmse_cents", "f0_rmse_fine", "f0_gross_rate", "gpe", "vde", "f0_corr")
@@ -75,39 +76,6 @@ class PitchConfig:
     min_test_items: int = 8
 
 
-def f0_errors(f_ref: np.ndarray, f_rec: np.ndarray, gross_error: float = 0.2,
-              fine_limit: float = 0.5) -> dict[str, float | Failed]:
-    """F0 deviation metrics of two tracks of the same frames (Hz, 0 = unvoiced) voiced in both.
-
-    ``f0_rmse_cents`` over all frames voiced in both; ``f0_rmse_fine`` over those whose ratio is
-    within ``[1 / (1 + fine_limit), 1 + fine_limit]`` (symmetric in log F0, so an octave drop is
-    as gross as an octave jump); ``f0_gross_rate`` the fraction outside it; ``gpe`` the fraction
-    with ``|F0_rec / F0_ref - 1| > gross_error``; ``f0_corr`` the Pearson correlation of log F0.
-    """
-    f_ref, f_rec = np.asarray(f_ref, dtype=np.float64), np.asarray(f_rec, dtype=np.float64)
-    both = (f_ref > 0) & (f_rec > 0)
-    names = ("f0_rmse_cents", "f0_rmse_fine", "f0_gross_rate", "gpe", "f0_corr")
-    if both.sum() < 2:
-        reason = Failed("fewer than 2 frames voiced in both original and reconstruction")
-        return {m: reason for m in names}
-    a, b = f_ref[both], f_rec[both]
-    cents = 1200.0 * np.log2(b / a)
-    gross = np.abs(cents) > 1200.0 * np.log2(1.0 + fine_limit)
-    out: dict[str, float | Failed] = {
-        "f0_rmse_cents": float(np.sqrt(np.mean(cents**2))),
-        "f0_rmse_fine": (float(np.sqrt(np.mean(cents[~gross] ** 2))) if (~gross).any()
-                         else Failed(f"every frame voiced in both is more than {fine_limit:.0%} off")),
-        "f0_gross_rate": float(np.mean(gross)),
-        "gpe": float(np.mean(np.abs(b / a - 1.0) > gross_error)),
-    }
-    la, lb = np.log2(a), np.log2(b)
-    if la.std() < 1e-9 or lb.std() < 1e-9:
-        out["f0_corr"] = Failed("F0 is constant on the frames voiced in both")
-    else:
-        out["f0_corr"] = float(np.corrcoef(la, lb)[0, 1])
-    return out
-
-
 def too_few(y_train: np.ndarray, y_test: np.ndarray, min_train_per_class: int, min_test_items: int) -> str | None:
     """Why a classifier trained on ``y_train`` and tested on ``y_test`` would mean nothing, or None."""
     train_counts = dict(zip(*np.unique(y_train, return_counts=True)))
@@ -118,29 +86,6 @@ def too_few(y_train: np.ndarray, y_test: np.ndarray, min_train_per_class: int, m
                 f"(need >= 2 classes, >= {min_train_per_class} train items per test class and "
                 f">= {min_test_items} test items{detail})")
     return None
-
-
-def tracker_provenance(floor: float, ceiling: float, hop: float) -> dict[str, Any]:
-    """How F0 is tracked: Praat's method, its settings and the library versions."""
-    import importlib.metadata
-
-    try:
-        version = importlib.metadata.version("praat-parselmouth")
-    except importlib.metadata.PackageNotFoundError:
-        version = None
-    praat = None
-    if version is not None:
-        try:
-            import parselmouth
-
-            praat = parselmouth.PRAAT_VERSION
-        except Exception:  # noqa: BLE001 - provenance must not fail a run
-            praat = None
-    return {"tracker": "Praat Sound: To Pitch (ac) via parselmouth", "parselmouth": version, "praat": praat,
-            "floor_hz": floor, "ceiling_hz": ceiling, "time_step_s": hop,
-            "other_settings": "Praat defaults: 15 candidates, not very accurate (3 periods of the floor), "
-                              "silence 0.03, voicing 0.45, octave cost 0.01, octave-jump cost 0.35, "
-                              "voiced/unvoiced cost 0.14"}
 
 
 def f0_stats(f0: np.ndarray) -> list[float] | None:
@@ -223,16 +168,15 @@ class Pitch(Task):
         _, f_rec = praat_f0(rec, cfg.f0_floor, cfg.f0_ceiling, cfg.hop)
         n = min(len(f_ref), len(f_rec))
         f_ref, f_rec = f_ref[:n], f_rec[:n]
-        v_ref, v_rec = f_ref > 0, f_rec > 0
         values: dict[str, float | Failed] = {}
         extras: dict[str, Any] = {
             "ref": {"f0": _round(f0_stats(f_ref)), "mfcc": _round(mfcc_stats(ref, cfg.n_mfcc))},
             "rec": {"f0": _round(f0_stats(f_rec)), "mfcc": _round(mfcc_stats(rec, cfg.n_mfcc))},
         }
-        if v_ref.sum() < cfg.min_voiced_frames:
+        if (f_ref > 0).sum() < cfg.min_voiced_frames:
             reason = Failed(f"original has fewer than {cfg.min_voiced_frames} voiced frames")
             return Measurement({m: reason for m in ITEM_METRICS}, extras)
-        values["vde"] = float(np.mean(v_ref != v_rec))
+        values["vde"] = voicing_decision_error(f_ref, f_rec)
         values.update(f0_errors(f_ref, f_rec, cfg.gross_error, cfg.fine_limit))
         return Measurement(values, extras)
 

@@ -48,6 +48,8 @@ from typing import Any, Callable
 import numpy as np
 
 from bench.audio import METRIC_SR
+from bench.metrics.f0 import praat_f0
+from bench.metrics.stats import percentile_interval
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task
 
 #: Questions asked of utterance features: metric prefix -> (label key, grouping, class filter).
@@ -134,16 +136,6 @@ def require_backends() -> None:
 
     require("parselmouth", "probe", "praat-parselmouth")
     require("sklearn", "probe", "scikit-learn")
-
-
-def praat_f0(wave: np.ndarray, floor: float, ceiling: float, hop: float) -> tuple[np.ndarray, np.ndarray]:
-    """Praat's autocorrelation pitch (Boersma, 1993): frame times (s) and F0 in Hz (0 = unvoiced)."""
-    from bench.codecs.base import require
-
-    parselmouth = require("parselmouth", "probe", "praat-parselmouth")
-    snd = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=METRIC_SR)
-    pitch = snd.to_pitch_ac(time_step=hop, pitch_floor=floor, pitch_ceiling=ceiling)
-    return np.asarray(pitch.xs(), dtype=np.float64), np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
 
 
 def frame_features(
@@ -244,8 +236,8 @@ def grouped_splits(
 
 
 def interval(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    return float(np.quantile(arr, 0.025)), float(np.quantile(arr, 0.975))
+    """The spread of split-level scores: their 2.5 and 97.5 percentiles."""
+    return percentile_interval(np.asarray(values, dtype=np.float64))
 
 
 def majority_rate(y: np.ndarray) -> float:

