@@ -23,7 +23,7 @@ from bench.metrics.stats import bootstrap_ci, tally  # noqa: F401 - bootstrap_ci
 class MetricSpec:
     name: str
     unit: str
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: a reference level (a chance rate), not a score
     description: str = ""
 
 
@@ -64,7 +64,7 @@ class MetricValue:
     ci_high: float | None
     n: int
     n_failed: int
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: a reference level (a chance rate), not a score
     unit: str
     failures: dict[str, int] = dataclasses.field(default_factory=dict)
 

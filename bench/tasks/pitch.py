@@ -140,11 +140,11 @@ class Pitch(Task):
         MetricSpec("pitch_acc_orig", "", True, "pitch-class accuracy on test originals (train: originals)"),
         MetricSpec("pitch_acc_recon", "", True, "pitch-class accuracy on test reconstructions"),
         MetricSpec("pitch_kept", "", True, "fraction of test items with the same predicted pitch class"),
-        MetricSpec("pitch_chance", "", True, "majority-class rate of the test split, pitch class"),
+        MetricSpec("pitch_chance", "", None, "majority-class rate of the test split, pitch class"),
         MetricSpec("accent_acc_orig", "", True, "accent accuracy on test originals (train: originals)"),
         MetricSpec("accent_acc_recon", "", True, "accent accuracy on test reconstructions"),
         MetricSpec("accent_kept", "", True, "fraction of test items with the same predicted accent"),
-        MetricSpec("accent_chance", "", True, "majority-class rate of the test split, accent"),
+        MetricSpec("accent_chance", "", None, "majority-class rate of the test split, accent"),
     )
 
     def _load(self) -> None:
@@ -241,15 +241,16 @@ class Pitch(Task):
         out = {spec.name: summarize_metric(spec, rows, seed) for spec in self.metrics if spec.name in ITEM_METRICS}
         res = self.classify(rows, seed)
         n = len(rows)
+        direction = {spec.name: spec.higher_is_better for spec in self.metrics}
         for attr in ATTRIBUTES:
             r = res[attr]
             for suffix in ("acc_orig", "acc_recon", "kept", "chance"):
                 name = f"{attr}_{suffix}"
                 if "error" in r:
-                    out[name] = MetricValue(None, None, None, 0, n, True, "", {r["error"]: n})
+                    out[name] = MetricValue(None, None, None, 0, n, direction[name], "", {r["error"]: n})
                 elif suffix == "chance":
                     c = r["chance"]
-                    out[name] = MetricValue(c, c, c, r["n_test"], 0, True, "")
+                    out[name] = MetricValue(c, c, c, r["n_test"], 0, direction[name], "")
                 else:
                     vals = r[{"acc_orig": "orig", "acc_recon": "recon", "kept": "kept"}[suffix]]
                     lo, hi = bootstrap_ci(vals, seed)

@@ -283,14 +283,14 @@ def cv_classify(
     return {"acc": accs, "chance": chances, "balanced": balanced, "skipped": skipped}
 
 
-def _mv(values: list[float], n: int, unit: str, higher: bool, failures: dict[str, int] | None = None) -> MetricValue:
+def _mv(values: list[float], n: int, unit: str, higher: bool | None, failures: dict[str, int] | None = None) -> MetricValue:
     if not values:
         return MetricValue(None, None, None, 0, n, higher, unit, failures or {"no usable split": n})
     lo, hi = interval(values)
     return MetricValue(float(np.mean(values)), lo, hi, n, 0, higher, unit, failures or {})
 
 
-def _none(n: int, unit: str, higher: bool, reason: str) -> MetricValue:
+def _none(n: int, unit: str, higher: bool | None, reason: str) -> MetricValue:
     return MetricValue(None, None, None, 0, n, higher, unit, {reason: n})
 
 
@@ -332,7 +332,7 @@ def _accuracy_specs() -> tuple[MetricSpec, ...]:
              "accent": "accent, all accents", "speaker": "speaker identity (closed set)"}
     for q, text in descr.items():
         specs.append(MetricSpec(f"{q}_acc", "", True, f"probe accuracy from tokens: {text}"))
-        specs.append(MetricSpec(f"{q}_chance", "", True, f"majority-class rate of the test folds: {text}"))
+        specs.append(MetricSpec(f"{q}_chance", "", None, f"majority-class rate of the test folds: {text}"))
     return tuple(specs)
 
 
@@ -515,13 +515,13 @@ class Probe(Task):
             r = res.get(q)
             if r is None:
                 out[f"{q}_acc"] = _none(n, "", True, "no usable rows")
-                out[f"{q}_chance"] = _none(n, "", True, "no usable rows")
+                out[f"{q}_chance"] = _none(n, "", None, "no usable rows")
             elif "error" in r:
                 out[f"{q}_acc"] = _none(n, "", True, r["error"])
-                out[f"{q}_chance"] = _none(n, "", True, r["error"])
+                out[f"{q}_chance"] = _none(n, "", None, r["error"])
             else:
                 out[f"{q}_acc"] = _mv(r["acc"], r["n"], "", True)
-                out[f"{q}_chance"] = _mv(r["chance"], r["n"], "", True)
+                out[f"{q}_chance"] = _mv(r["chance"], r["n"], "", None)
         f0 = res.get("f0")
         if f0 is None or "error" in f0:
             reason = "no usable rows" if f0 is None else f0["error"]
