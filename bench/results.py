@@ -163,12 +163,13 @@ def _slug(text: str) -> str:
 
 def record_filename(record: dict) -> str:
     """A name that two different runs never share: dataset name and content hash, codec name and
-    run key (config hash plus the run options that move numbers), task name and key."""
+    run key (config hash plus the run options that move numbers), task name, version and config
+    hash."""
     ds, codec, task = record["dataset"], record["codec"], record["task"]
     codec_key = (record.get("run") or {}).get("key") or codec["config_hash"]
     task_tag = (task.get("key") or task["name"]).split("#")[-1][:8]
     parts = (f"{ds['name']}-{ds['content_hash'][:8]}", f"{codec['name']}-{codec_key[:8]}",
-             f"{task['name']}-{task_tag}")
+             f"{task['name']}-v{task['version']}-{task_tag}")
     return "__".join(_slug(p) for p in parts) + ".json"
 
 
