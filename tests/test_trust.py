@@ -323,3 +323,12 @@ def test_workers_give_bit_identical_numbers(tmp_path):
     two = run(RunOptions(**common, out=str(tmp_path / "b"), workers=2))
     assert _values(str(tmp_path / "a")) == _values(str(tmp_path / "b"))
     assert one.records[0]["metrics"] == two.records[0]["metrics"]
+
+
+def test_record_names_differ_by_task_version():
+    from bench.results import record_filename
+
+    rec = {"dataset": {"name": "d", "content_hash": "a" * 64}, "codec": {"name": "c", "config_hash": "b" * 16},
+           "run": {"key": "c" * 16}, "task": {"name": "t", "version": "1", "key": "t@1#0123abcd"}}
+    newer = {**rec, "task": {"name": "t", "version": "2", "key": "t@2#0123abcd"}}
+    assert record_filename(rec) != record_filename(newer)
