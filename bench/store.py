@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import time
+import zlib
 from typing import Any, Iterable
 
 import numpy as np
@@ -47,6 +48,16 @@ CREATE TABLE IF NOT EXISTS task_rows (
     seconds REAL,
     created REAL NOT NULL,
     PRIMARY KEY (codec_hash, item_hash, task_key)
+);
+CREATE TABLE IF NOT EXISTS item_arrays (   -- numpy arrays of a task row's extras, typed
+    codec_hash TEXT NOT NULL,
+    item_hash TEXT NOT NULL,
+    task_key TEXT NOT NULL,
+    path TEXT NOT NULL,              -- where in the extras: "features.p" is extras["features"]["p"]
+    dtype TEXT NOT NULL,             -- numpy dtype string, e.g. "<u4"
+    shape TEXT NOT NULL,             -- JSON list
+    data BLOB NOT NULL,              -- zlib-compressed C-order bytes
+    PRIMARY KEY (codec_hash, item_hash, task_key, path)
 );
 CREATE TABLE IF NOT EXISTS metric_values (
     codec_hash TEXT NOT NULL,
@@ -146,6 +157,13 @@ class Store:
         ):
             if ih in out:
                 out[ih]["values"][metric] = Failed(failure) if failure is not None else value
+        for ih, path, dtype, shape, data in self.conn.execute(
+            "SELECT item_hash, path, dtype, shape, data FROM item_arrays WHERE codec_hash=? AND task_key=?",
+            (codec_hash, task_key),
+        ):
+            if ih in out:
+                arr = np.frombuffer(zlib.decompress(data), dtype=np.dtype(dtype)).reshape(json.loads(shape))
+                _put(out[ih]["extras"], path, arr)
         return out
 
     def codec_stats(self, codec_hash: str, item_hashes: Iterable[str]) -> dict[str, dict]:
@@ -187,10 +205,18 @@ class Store:
                     ),
                 )
             for tr in task_results:
+                extras, arrays = split_arrays(tr.extras)
                 self.conn.execute(
                     "INSERT OR REPLACE INTO task_rows VALUES (?,?,?,?,?,?,?,?,?)",
                     (codec_hash, item_hash, tr.task_key, item_id, tr.status, tr.reason,
-                     json.dumps(tr.extras, default=_json_default), tr.seconds, now),
+                     json.dumps(extras, default=_json_default), tr.seconds, now),
+                )
+                self.conn.execute("DELETE FROM item_arrays WHERE codec_hash=? AND item_hash=? AND task_key=?",
+                                  (codec_hash, item_hash, tr.task_key))
+                self.conn.executemany(
+                    "INSERT INTO item_arrays VALUES (?,?,?,?,?,?,?)",
+                    [(codec_hash, item_hash, tr.task_key, path, a.dtype.str, json.dumps(list(a.shape)),
+                      zlib.compress(np.ascontiguousarray(a).tobytes(), 6)) for path, a in arrays],
                 )
                 self.conn.execute(
                     "DELETE FROM metric_values WHERE codec_hash=? AND item_hash=? AND task_key=?",
@@ -205,6 +231,33 @@ class Store:
                         for metric, v in sorted(tr.values.items())
                     ],
                 )
+
+
+def split_arrays(extras: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+    """Extras without their numpy arrays (kept for JSON), and the arrays by dotted path (kept in
+    typed rows of ``item_arrays``); arrays inside nested dicts are found too."""
+    rest: dict[str, Any] = {}
+    arrays: list[tuple[str, np.ndarray]] = []
+    for key, value in extras.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, np.ndarray):
+            if "." in str(key):
+                raise ValueError(f"an extras key holding an array may not contain '.': {key!r}")
+            arrays.append((path, value))
+        elif isinstance(value, dict):
+            sub, more = split_arrays(value, path + ".")
+            rest[key] = sub
+            arrays += more
+        else:
+            rest[key] = value
+    return rest, arrays
+
+
+def _put(extras: dict[str, Any], path: str, value: np.ndarray) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        extras = extras.setdefault(key, {})
+    extras[last] = value
 
 
 def round_sig(value: float, digits: int = 10) -> float:

@@ -81,3 +81,22 @@ def test_items_frame_reads_the_store(tmp_path):
     assert set(frame.item_id) == {r for r in frame.item_id} and frame.item_id.nunique() == 3
     pesq = frame[frame.metric == "pesq_wb"].value
     assert pesq.mean() == pytest.approx(rep.records[0]["metrics"]["pesq_wb"]["value"])
+
+
+def test_store_keeps_extras_arrays_typed(tmp_path):
+    import numpy as np
+
+    from bench.store import CodecOutput, Store, TaskResult
+
+    store = Store(str(tmp_path / "s.sqlite"))
+    arrays = {"emb": np.arange(4, dtype=np.float64) / 3, "feat": {"p": np.array([0, 2, 5], dtype=np.uint32)}}
+    store.write_item("c", "h", "item", CodecOutput(status="failed", reason="x"),
+                     [TaskResult("t@1#0", "ok", None, {"m": 1.0}, {"note": "kept", **arrays})])
+    raw = store.conn.execute("SELECT extras FROM task_rows").fetchone()[0]
+    assert "emb" not in raw and "kept" in raw  # arrays are not JSON lists any more
+    row = store.task_rows("c", "t@1#0", ["h"])["h"]
+    assert row["extras"]["note"] == "kept"
+    np.testing.assert_array_equal(row["extras"]["emb"], arrays["emb"])
+    assert row["extras"]["feat"]["p"].dtype == np.uint32
+    np.testing.assert_array_equal(row["extras"]["feat"]["p"], arrays["feat"]["p"])
+    store.close()

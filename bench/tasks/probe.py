@@ -104,16 +104,18 @@ def hash_bigrams(codes: np.ndarray, salt: Any, buckets: int) -> np.ndarray:
         return (_mix(_mix(a ^ salt) ^ b) % np.uint64(buckets)).astype(np.int64)
 
 
-# -- compact storage of sparse arrays in extras (JSON) --------------------------------------
-def pack(arr: np.ndarray) -> str:
-    """A 1-D array as ``dtype:base64(zlib(bytes))``."""
-    arr = np.asarray(arr)
-    tag = arr.dtype.str
-    return tag + ":" + base64.b64encode(zlib.compress(arr.tobytes(), 6)).decode("ascii")
+# -- arrays in extras -----------------------------------------------------------------------
+def pack(arr: np.ndarray) -> np.ndarray:
+    """A 1-D array for the row's extras: the store keeps numpy arrays in typed rows."""
+    return np.ascontiguousarray(arr)
 
 
-def unpack(text: str) -> np.ndarray:
-    tag, _, data = text.partition(":")
+def unpack(stored: Any) -> np.ndarray:
+    """An array from the extras: a numpy array (the store's typed rows) or, in stores written
+    before those existed, the old ``dtype:base64(zlib(bytes))`` text."""
+    if isinstance(stored, np.ndarray):
+        return stored
+    tag, _, data = str(stored).partition(":")
     return np.frombuffer(zlib.decompress(base64.b64decode(data)), dtype=np.dtype(tag))
 
 

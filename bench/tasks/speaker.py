@@ -122,8 +122,8 @@ class Speaker(Task):
         if not np.isfinite(sim):
             return Measurement({"similarity": Failed("embedding has zero norm")}, extras)
         extras.update(
-            embedding_original=[round(float(x), 6) for x in e_ref],
-            embedding_reconstruction=[round(float(x), 6) for x in e_rec],
+            embedding_original=np.array([round(float(x), 6) for x in e_ref]),
+            embedding_reconstruction=np.array([round(float(x), 6) for x in e_rec]),
             seconds={"preprocess": t1 - t0, "embed": t2 - t1, "cpu": c2 - c0},
         )
         return Measurement({"similarity": sim}, extras)
