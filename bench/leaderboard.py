@@ -56,7 +56,8 @@ def row_labels(recs: list[dict]) -> list[tuple[str, str]]:
     """(codec, dataset) labels of a table's rows; where two rows would read the same, the
     differing hash (dataset content, codec run key) is appended so that rows never look alike."""
     labels = [[codec_label(r), dataset_label(r)] for r in recs]
-    for col, hash_of in ((1, lambda r: r["dataset"]["content_hash"]), (0, _run_key)):
+    task_hash = lambda r: str(r["task"].get("key") or "").split("#")[-1]  # noqa: E731
+    for col, hash_of in ((1, lambda r: r["dataset"]["content_hash"]), (0, _run_key), (0, task_hash)):
         seen: dict[str, set[str]] = defaultdict(set)
         for r, lab in zip(recs, labels):
             seen[lab[col]].add(hash_of(r))
@@ -291,15 +292,18 @@ def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
     tol = baseline.get("tolerances", {})
     if not baseline.get("entries"):
         return False, ["FAIL: the baseline has no entries: nothing would be checked"]
-    current = {}
+    current, exact = {}, {}
     for name, recs in group_by_task(records).items():
         for r in recs:
             current[(name, r["codec"]["name"], r["dataset"]["name"])] = r
+            exact[(name, r["codec"]["config_hash"], r["dataset"]["content_hash"])] = r
     lines, ok = [], True
     for entry in baseline["entries"]:
         key = (entry["task"], entry["codec"], entry["dataset"])
         label = f"{entry['codec']} / {entry['dataset']} / {entry['task']}"
-        r = current.get(key)
+        # the same codec config on the same items first (two mulaw:bits=N runs share a name);
+        # by name only to report what changed
+        r = exact.get((entry["task"], entry.get("config_hash"), entry.get("dataset_hash"))) or current.get(key)
         if r is None:
             ok = False
             lines.append(f"MISSING  {label}: no current result")

@@ -240,9 +240,11 @@ def split_arrays(extras: dict[str, Any], prefix: str = "") -> tuple[dict[str, An
     arrays: list[tuple[str, np.ndarray]] = []
     for key, value in extras.items():
         path = f"{prefix}{key}"
+        if isinstance(value, (np.ndarray, dict)) and "." in str(key):
+            raise ValueError(f"an extras key holding an array or a dict may not contain '.': {key!r}")
         if isinstance(value, np.ndarray):
-            if "." in str(key):
-                raise ValueError(f"an extras key holding an array may not contain '.': {key!r}")
+            if value.dtype.hasobject:
+                raise ValueError(f"extras array {path!r} has dtype object: store numbers, not objects")
             arrays.append((path, value))
         elif isinstance(value, dict):
             sub, more = split_arrays(value, path + ".")

@@ -196,6 +196,7 @@ def _loads_first(fn: Any) -> Any:
     def verb(self: "Codec", *args: Any, **kwargs: Any) -> Any:
         if not self._loaded:
             self.load()
+            self._loaded = True  # also when a subclass overrides load() itself
         return fn(self, *args, **kwargs)
 
     verb._loads_first = True  # type: ignore[attr-defined]

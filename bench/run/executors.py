@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import time
 from typing import Any, Callable, Protocol
 
@@ -100,6 +101,9 @@ def _worker_main(conn: Any, codec: Codec, tasks: dict[str, Task], settings: Item
                  parent_pid: int) -> None:
     """A pool worker: load once, then take one chunk of jobs at a time until told to stop."""
     _die_with_parent(parent_pid)
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it stops the workers
     _pin_threads(threads)
     try:
         load_components(codec, tasks.values(), threads)
@@ -128,6 +132,10 @@ def _exit_reason(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+#: Seconds a worker may take to import and load the codec and tasks before the run stops.
+LOAD_TIMEOUT_S = 600.0
+
+
 class WorkerPool:
     """Worker processes that take one chunk of jobs at a time.
 
@@ -149,9 +157,15 @@ class WorkerPool:
         parent, child = self.ctx.Pipe()
         proc = self.ctx.Process(target=_worker_main, args=(child, *self.args, os.getpid()), daemon=True,
                                 name="bench-worker")
-        proc.start()
+        try:
+            proc.start()
+        except (TypeError, AttributeError, pickle.PicklingError) as exc:
+            parent.close()
+            child.close()
+            raise RunError(f"cannot send the codec and tasks to a worker process (not picklable: {exc})") from None
         child.close()
-        worker = {"proc": proc, "conn": parent, "jobs": None, "since": 0.0, "ready": False}
+        worker = {"proc": proc, "conn": parent, "jobs": None, "since": 0.0, "ready": False,
+                  "started": time.monotonic()}
         self.workers.append(worker)
         return worker
 
@@ -178,23 +192,29 @@ class WorkerPool:
         from multiprocessing.connection import wait
 
         queue = deque(chunks)
-        for _ in range(min(self.n, len(queue))):
-            self._spawn()
         try:
+            for _ in range(min(self.n, len(queue))):
+                self._spawn()
             while queue or any(w["jobs"] is not None for w in self.workers):
+                faulted: dict[int, tuple[dict[str, Any], str]] = {}
                 for w in self.workers:
                     if w["ready"] and w["jobs"] is None and queue:
                         w["jobs"], w["since"] = queue.popleft(), time.monotonic()
-                        w["conn"].send(w["jobs"])
-                busy = [w for w in self.workers if w["jobs"] is not None]
-                wait_s = None
-                if self.timeout_s and busy:
-                    wait_s = max(0.0, min(w["since"] + self.timeout_s * len(w["jobs"]) for w in busy)
-                                 - time.monotonic())
+                        try:
+                            w["conn"].send(w["jobs"])
+                        except (OSError, ValueError):  # it died between two chunks: the chunk never ran
+                            queue.appendleft(w["jobs"])
+                            w["jobs"] = None
+                            w["proc"].join(timeout=5)
+                            faulted[id(w)] = (w, _exit_reason(w["proc"].exitcode))
+                deadlines = [w["since"] + self.timeout_s * len(w["jobs"])
+                             for w in self.workers if self.timeout_s and w["jobs"] is not None]
+                # a worker still loading the codec and tasks gets LOAD_TIMEOUT_S
+                deadlines += [w["started"] + LOAD_TIMEOUT_S for w in self.workers if not w["ready"]]
+                wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
                 handles = {w["conn"]: w for w in self.workers}
                 handles.update({w["proc"].sentinel: w for w in self.workers})
-                ready = wait(list(handles), timeout=wait_s)
-                faulted: dict[int, tuple[dict[str, Any], str]] = {}
+                ready = wait(list(handles), timeout=wait_s) if not faulted else []
                 for handle in ready:
                     w = handles[handle]
                     if id(w) in faulted or w not in self.workers:
@@ -215,12 +235,15 @@ class WorkerPool:
                         record(msg["results"])
                     elif not w["proc"].is_alive():
                         faulted[id(w)] = (w, _exit_reason(w["proc"].exitcode))
-                if self.timeout_s:
-                    now = time.monotonic()
-                    for w in self.workers:
-                        if w["jobs"] is not None and id(w) not in faulted and \
-                                now - w["since"] > self.timeout_s * len(w["jobs"]):
-                            faulted[id(w)] = (w, f"timed out after {self.timeout_s:g} s per item")
+                now = time.monotonic()
+                for w in self.workers:
+                    if id(w) in faulted:
+                        continue
+                    if self.timeout_s and w["jobs"] is not None and now - w["since"] > self.timeout_s * len(w["jobs"]):
+                        faulted[id(w)] = (w, f"timed out after {self.timeout_s:g} s per item")
+                    elif not w["ready"] and now - w["started"] > LOAD_TIMEOUT_S:
+                        raise RunError(f"a worker process did not finish loading {self.args[0].name} and its "
+                                       f"tasks in {LOAD_TIMEOUT_S:g} s")
                 for w, why in faulted.values():
                     jobs = w["jobs"]
                     if jobs is not None and len(jobs) > 1:

@@ -14,7 +14,7 @@ import numpy as np
 from bench.audio import MAX_INPUT_S, MIN_INPUT_S, METRIC_SR, AudioError, align, check_signal, check_wave, resample
 from bench.codecs.base import Codec, CodecError, EncodeResult, check_tokens, token_bitrate
 from bench.run.options import Job
-from bench.store import CodecOutput, TaskResult
+from bench.store import CodecOutput, TaskResult, split_arrays
 from bench.tasks.base import Failed, ItemContext, Measurement, Task
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ def _codec_stage(codec: Codec, job: Job, settings: ItemSettings) -> tuple[CodecO
     output = job.cached
     try:
         t = time.perf_counter()
+        _check_declared_duration(job, settings)
         try:
             audio = job.item.load()
         except AudioError:
@@ -127,26 +128,10 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings
         for i in idx:
             if results[i]["status"].status != "ok":
                 results[i]["tasks"][key] = TaskResult(key, "failed", results[i]["status"].reason)
-        todo = [i for i in idx if i in contexts]
-        if not todo:
-            continue
-        t = time.perf_counter()
-        try:
-            measured = task.measure_batch([contexts[i] for i in todo])
-            if not isinstance(measured, (list, tuple)) or len(measured) != len(todo):
-                got = len(measured) if isinstance(measured, (list, tuple)) else type(measured).__name__
-                raise RuntimeError(f"measure_batch returned {got} results for {len(todo)} items")
-            per_item = (time.perf_counter() - t) / len(todo)
-            for i, m in zip(todo, measured):
-                if not isinstance(m, Measurement):
-                    raise RuntimeError(f"measure returned {type(m).__name__}, expected a Measurement")
-                values = {name: _checked_value(v) for name, v in m.values.items()}
-                results[i]["tasks"][key] = TaskResult(key, "ok", None, values, m.extras, per_item)
-        except _ITEM_FAULTS as exc:  # a task bug must not lose the run: fail these items, go on
-            per_item = (time.perf_counter() - t) / len(todo)
-            for i in todo:
-                results[i]["tasks"][key] = TaskResult(key, "failed", f"{task.name} failed: {_reason(exc)}",
-                                                      seconds=per_item)
+        todo_all = [i for i in idx if i in contexts]
+        size = max(1, int(task.batch_size))
+        for start in range(0, len(todo_all), size):  # each task measures its own batch size
+            _measure(task, key, todo_all[start : start + size], contexts, results)
     out = []
     for job, r in zip(jobs, results):
         if r["output"] is not None:
@@ -154,6 +139,49 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings
         out.append({"item_id": r["item_id"], "item_hash": r["item_hash"], "output": r["output"],
                     "tasks": [r["tasks"][k] for k in tasks if k in r["tasks"]]})
     return out
+
+
+def _measure(task: Task, key: str, todo: list[int], contexts: dict[int, ItemContext],
+             results: list[dict[str, Any]]) -> None:
+    """One ``measure_batch`` call; a fault fails only the items of this batch, with the reason."""
+    t = time.perf_counter()
+    try:
+        measured = task.measure_batch([contexts[i] for i in todo])
+        if not isinstance(measured, (list, tuple)) or len(measured) != len(todo):
+            got = len(measured) if isinstance(measured, (list, tuple)) else type(measured).__name__
+            raise RuntimeError(f"measure_batch returned {got} results for {len(todo)} items")
+        per_item = (time.perf_counter() - t) / len(todo)
+        done = {}
+        for i, m in zip(todo, measured):
+            if not isinstance(m, Measurement):
+                raise RuntimeError(f"measure returned {type(m).__name__}, expected a Measurement")
+            values = {name: _checked_value(v) for name, v in m.values.items()}
+            split_arrays(m.extras)  # extras the store cannot keep fail here, not in the driver
+            done[i] = TaskResult(key, "ok", None, values, m.extras, per_item)
+        for i, tr in done.items():
+            results[i]["tasks"][key] = tr
+    except _ITEM_FAULTS as exc:  # a task bug must not lose the run: fail these items, go on
+        per_item = (time.perf_counter() - t) / len(todo)
+        for i in todo:
+            results[i]["tasks"][key] = TaskResult(key, "failed", f"{task.name} failed: {_reason(exc)}",
+                                                  seconds=per_item)
+
+
+def _check_declared_duration(job: Job, settings: ItemSettings) -> None:
+    """Refuse a file longer than ``--max-duration`` from its header, before reading it (a
+    3-hour 48 kHz stereo file would take gigabytes just to be refused)."""
+    path = job.item.path
+    if settings.max_duration_s is None or not path or job.item.error:
+        return
+    try:
+        import soundfile as sf
+
+        info = sf.info(path)
+    except Exception:  # noqa: BLE001 - unreadable files get their reason from load()
+        return
+    if info.samplerate > 0 and info.frames / info.samplerate > settings.max_duration_s:
+        raise AudioError(f"too long: {info.frames / info.samplerate:.0f} s of audio (at most "
+                         f"{settings.max_duration_s:g} s; cut it into shorter items, or raise --max-duration)")
 
 
 #: What a codec or task may raise on one item without stopping the run (everything but Ctrl-C).

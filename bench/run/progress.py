@@ -43,7 +43,7 @@ class ProgressReport:
         self.label, self.total, self.mode = label, total, mode
         self.done = self.failed = 0
         self.stream = stream if stream is not None else sys.stderr
-        self.interval = interval if interval is not None else float(os.environ.get("BENCH_PROGRESS_INTERVAL", 10))
+        self.interval = interval if interval is not None else _env_interval()
         self._t0 = time.perf_counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -110,3 +110,14 @@ def _progress_mode(progress: bool | str) -> str:
     if progress not in ("bar", "lines"):
         raise RunError(f"progress must be auto, bar, lines or off, got {progress!r}")
     return str(progress)
+
+
+def _env_interval() -> float:
+    """Seconds between plain progress lines: BENCH_PROGRESS_INTERVAL (at least 0.2), else 10."""
+    text = os.environ.get("BENCH_PROGRESS_INTERVAL", "10")
+    try:
+        value = float(text)
+    except ValueError:
+        raise RunError(f"BENCH_PROGRESS_INTERVAL must be a number of seconds, got {text!r}") from None
+    return max(0.2, value)
+

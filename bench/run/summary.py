@@ -47,6 +47,8 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
     codec_info["name"] = codec_name
     codec_info["spec"] = portable_spec(opts.codec)
     codec_info["config"] = portable_config(codec_info.get("config") or {})
+    if isinstance(codec_info.get("weights_dir"), str):
+        codec_info["weights_dir"] = portable_spec("=" + codec_info["weights_dir"])[1:]
     ok_stats = [stats[h] for h in hashes if h in stats and stats[h]["status"] == "ok"]
     bitrate = {}
     for key in ("token_bps", "payload_bps"):
@@ -54,6 +56,8 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
                  if s[key] is not None and math.isfinite(s[key]) and s["duration"]]
         name = key.replace("_bps", "_kbps")
         bitrate[name] = corpus_bitrate([p[0] for p in pairs], [p[1] for p in pairs], opts.seed) if pairs else None
+        if bitrate[name] is not None:
+            bitrate[name]["n_failed"] = len(items) - len(pairs)  # items with no codec output
     codec_info["bitrate"] = bitrate
     codec_timing: Counter[str] = Counter()
     for s in ok_stats:
@@ -89,7 +93,7 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
         task_seconds = sum(r["seconds"] or 0.0 for r in raw.values())
         record = make_record(
             codec=codec_info,
-            task={**task.describe(), "key": key, "metric_order": [m.name for m in task.metrics],
+            task={**_portable_task(task.describe()), "key": key, "metric_order": [m.name for m in task.metrics],
                   "metrics": {m.name: {"unit": m.unit, "higher_is_better": m.higher_is_better,
                                        "description": m.description} for m in task.metrics}},
             dataset=ds_info, seed=opts.seed, limit=opts.limit,
@@ -132,4 +136,13 @@ def checked_summary(task: Task, summary: dict[str, Any]) -> dict[str, Any]:
             raise RunError(f"task {task.name}: metric {name} is declared higher_is_better="
                            f"{declared[name].higher_is_better} but summarised as {mv.higher_is_better}")
     return {name: summary[name] for name in declared}
+
+
+def _portable_task(info: dict[str, Any]) -> dict[str, Any]:
+    """A task's description with absolute local paths (asr:model=/abs/dir) made portable."""
+    config = dict(info.get("config") or {})
+    out = portable_config(config)
+    if isinstance(config.get("resolved"), dict):
+        out["resolved"] = portable_config(config["resolved"])
+    return {**info, "config": out}
 
