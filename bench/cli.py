@@ -94,6 +94,11 @@ def _add_run(sub) -> None:
                    help="longest item measured, in seconds (default 300; bounds memory; longer items fail with the reason)")
     p.add_argument("--in-process", action="store_true",
                    help="with one worker, run items in this process (faster start; a crash in a codec then stops the run)")
+    p.add_argument("--executor", choices=["auto", "inprocess", "process", "dask"], default="auto",
+                   help="where items run: auto (a worker pool, or this process with --in-process), "
+                        "inprocess, process, or dask (a LocalCluster, or --scheduler); recorded")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run on this existing Dask cluster (implies --executor dask)")
     p.add_argument("--retry-failed", action="store_true",
                    help="measure again items and task rows that failed in earlier runs")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
@@ -113,6 +118,7 @@ def cmd_run(args) -> int:
             limit=args.limit, seed=args.seed, workers=args.workers, out=args.out,
             max_lag=args.max_lag, progress=progress, threads=args.threads, retry_failed=args.retry_failed,
             timeout=args.timeout, max_duration=args.max_duration, isolate=not args.in_process,
+            executor=args.executor, scheduler=args.scheduler,
         )
         opts.validate()
         report = run(opts, log=lambda msg: print(msg, file=sys.stderr))

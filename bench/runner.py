@@ -69,7 +69,9 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
                 cached = store.codec_output(chash, ih) if ih in have_output else None
                 jobs.append(Job(item, ih, missing, cached))
         log(f"{codec_name} on {dataset.name}: {len(items)} items, {len(items) - len(jobs)} already done, "
-            f"{len(jobs)} to run with {min(opts.workers, max(1, len(jobs)))} worker(s) x {opts.threads} thread(s)")
+            f"{len(jobs)} to run with " + ("Dask workers" if opts.executor_kind() == "dask" else
+                                            f"{min(opts.workers, max(1, len(jobs)))} worker(s)")
+            + f" x {opts.threads} thread(s)")
         if kept_failed:
             log(f"  {kept_failed} failed task row(s) from earlier runs kept; --retry-failed measures them again")
         phases = {"setup": time.perf_counter() - t_run}
@@ -105,8 +107,14 @@ def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOpt
 
 
 def make_executor(opts: RunOptions, codec: Codec, tasks: dict[str, Task], n_chunks: int) -> Executor:
-    """The executor a run's options ask for: in-process, or a pool of isolated workers."""
+    """The executor a run's options ask for: in-process, a pool of isolated workers, or Dask."""
     settings = ItemSettings.of(opts)
+    if opts.executor_kind() == "dask":
+        from bench.run.dask_executor import DaskExecutor, default_workers
+
+        n = opts.workers if opts.workers > 1 else default_workers(opts.threads)  # sized to the machine
+        return DaskExecutor(codec, tasks, settings, opts.threads, n_workers=max(1, min(n, n_chunks)),
+                            scheduler=opts.scheduler)
     if not opts.isolated():
         return InProcess(codec, tasks, settings, opts.threads)
     workers = max(1, min(opts.workers, n_chunks))

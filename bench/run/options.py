@@ -43,6 +43,10 @@ def task_key(task: Task) -> str:
     return f"{task.name}@{task.version}#{stable_hash(task.describe()['config'], 8)}"
 
 
+#: Values of RunOptions.executor.
+EXECUTORS = ("auto", "inprocess", "process", "dask")
+
+
 @dataclasses.dataclass
 class RunOptions:
     codec: str
@@ -71,9 +75,23 @@ class RunOptions:
     isolate: bool | None = None
     #: Longest item measured, in seconds (longer ones fail with the reason); None: no limit.
     max_duration: float | None = MAX_INPUT_S
+    #: Where items run: "auto" (in-process, or a pool when ``isolated()``), "inprocess",
+    #: "process" (a pool of worker processes) or "dask" (bench.run.dask_executor). Recorded;
+    #: not part of the key: it does not move a number.
+    executor: str = "auto"
+    #: A Dask scheduler's address (tcp://HOST:PORT) to run on; None: a LocalCluster.
+    scheduler: str | None = None
+
+    def executor_kind(self) -> str:
+        """The executor this run uses: "inprocess", "process" or "dask"."""
+        if self.executor == "auto":
+            if self.scheduler:
+                return "dask"
+            return "process" if bool(self.isolate) or self.workers > 1 or self.timeout is not None else "inprocess"
+        return self.executor
 
     def isolated(self) -> bool:
-        return bool(self.isolate) or self.workers > 1 or self.timeout is not None
+        return self.executor_kind() != "inprocess"
 
     def validate(self) -> None:
         if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
@@ -88,6 +106,19 @@ class RunOptions:
             raise RunError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.isolate is False and self.timeout is not None:
             raise RunError("--timeout needs worker processes (drop --in-process)")
+        if self.executor not in EXECUTORS:
+            raise RunError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.scheduler is not None and (not isinstance(self.scheduler, str) or "://" not in self.scheduler):
+            raise RunError(f"--scheduler must be a Dask scheduler address like tcp://HOST:8786, got {self.scheduler!r}")
+        kind = self.executor_kind()
+        if self.scheduler and kind != "dask":
+            raise RunError(f"--scheduler needs --executor dask (got --executor {self.executor})")
+        if kind == "inprocess" and (self.workers > 1 or self.timeout is not None):
+            raise RunError("--executor inprocess runs one worker without a timeout (drop --workers/--timeout)")
+        if kind in ("process", "dask") and self.isolate is False:
+            raise RunError(f"--in-process and --executor {kind} contradict each other")
+        if kind == "dask" and self.timeout is not None:
+            raise RunError("--timeout is not supported with --executor dask (use --executor process)")
         if not (isinstance(self.max_lag, (int, float)) and 0 <= self.max_lag < float("inf")):
             raise RunError(f"--max-lag must be a finite number of seconds >= 0, got {self.max_lag!r}")
 

@@ -103,7 +103,7 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
             metrics=metrics, extra=extra,
             timing={"codec_seconds": dict(codec_timing), "task_seconds": task_seconds},
             run={**opts.key_parts(), "key": chash, "workers": opts.workers, "timeout_s": opts.timeout,
-                 "isolated": opts.isolated()},
+                 "isolated": opts.isolated(), "executor": opts.executor_kind(), "scheduler": opts.scheduler},
         )
         records.append(record)
         out_dir = os.path.join(opts.out, "results")
