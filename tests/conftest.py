@@ -36,3 +36,24 @@ def pytest_runtest_makereport(item, call):
         return
     report.outcome = "failed"
     report.longrepr = f"skipped in CI, where every extra is installed: {reason}"
+
+
+def child_pids(parent: int, cmd_contains: bytes | None = None, exclude: bytes | None = b"resource_tracker") -> list[int]:
+    """Live (not zombie) child processes of ``parent`` from /proc, optionally only those whose
+    command line contains ``cmd_contains``; the stdlib's resource tracker is left out."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if int(fields[1]) != parent or fields[0] == "Z":
+            continue
+        if (cmd_contains is None or cmd_contains in cmd) and not (exclude and exclude in cmd):
+            out.append(int(name))
+    return out

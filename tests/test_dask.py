@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import child_pids
 import soundfile as sf
 
 from bench.codecs.base import MissingDependency
@@ -53,20 +54,7 @@ def _store(db) -> dict[str, list]:
 
 def _worker_pids() -> list[int]:
     """Dask worker processes of this test process (LocalCluster spawns them as children)."""
-    me, out = os.getpid(), []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{name}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except OSError:
-            continue
-        if int(fields[1]) == me and fields[0] != "Z" and b"spawn_main" in cmd:
-            out.append(int(name))
-    return out
+    return child_pids(os.getpid(), b"spawn_main")
 
 
 def test_options_and_a_missing_dask(monkeypatch):

@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from conftest import child_pids
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,21 +36,6 @@ def test_bad_input_scoreboard_is_all_handled(tmp_path):
     assert summary["processes_left"] == []
     assert summary["peak_rss_mb"]["largest_worker"] < 2048 and summary["peak_rss_mb"]["driver"] < 2048
     assert proc.returncode == 0
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(name))
-    return out
 
 
 def _alive(pid: int) -> bool:
@@ -75,8 +61,7 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and len(workers) < 2:
         time.sleep(0.5)
-        workers = [p for p in _children(proc.pid)
-                   if b"resource_tracker" not in open(f"/proc/{p}/cmdline", "rb").read()]
+        workers = child_pids(proc.pid)
     assert len(workers) == 2, "the workers did not start"
     time.sleep(3)  # inside the hanging encode
     os.kill(proc.pid, signal.SIGKILL)
