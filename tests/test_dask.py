@@ -96,15 +96,18 @@ def test_a_worker_killed_mid_run_loses_and_repeats_nothing(tmp_path):
     db = tmp_path / "bench.sqlite"
     killed: list[tuple[int, int]] = []
 
+    done = threading.Event()
+
     def killer() -> None:
-        deadline = time.time() + 90
-        while time.time() < deadline:
+        # no clock: kill as soon as both workers run and the first item is written, however
+        # slowly a loaded machine gets there
+        while not done.is_set():
             try:
                 n = _rows(db)[0] if db.exists() else 0
             except sqlite3.OperationalError:
                 n = 0
             pids = _worker_pids()
-            if n >= 4 and len(pids) == 2:
+            if n >= 1 and len(pids) == 2:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append((pids[0], n))
                 return
@@ -112,8 +115,11 @@ def test_a_worker_killed_mid_run_loses_and_repeats_nothing(tmp_path):
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    rep = run(RunOptions(codec="mulaw-4bit", dataset="synth-speech-quick", tasks=("reconstruction",),
-                         out=str(tmp_path), progress=False, executor="dask", workers=2))
+    try:
+        rep = run(RunOptions(codec="mulaw-4bit", dataset="synth-speech-quick", tasks=("reconstruction",),
+                             out=str(tmp_path), progress=False, executor="dask", workers=2))
+    finally:
+        done.set()
     thread.join(timeout=5)
     assert killed, "no worker was killed"
     pid, rows_at_kill = killed[0]
@@ -153,7 +159,7 @@ def test_the_driver_killed_then_resumed(tmp_path):
     db = tmp_path / "bench.sqlite"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=REPO)
     children: set[int] = set()
-    deadline = time.time() + 60
+    deadline = time.time() + 300  # generous: a loaded machine starts slowly
     while time.time() < deadline and proc.poll() is None:
         children |= {int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == proc.pid}
         n = 0
@@ -169,7 +175,7 @@ def test_the_driver_killed_then_resumed(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert 3 <= _rows(db)[0] < 12
-    deadline = time.time() + 15  # the workers follow the driver
+    deadline = time.time() + 60  # the workers follow the driver (PDEATHSIG; a watchdog every 1 s)
     while time.time() < deadline and any(os.path.exists(f"/proc/{c}") for c in children):
         time.sleep(0.1)
     assert not [c for c in children if os.path.exists(f"/proc/{c}")], "a Dask worker outlived the driver"
