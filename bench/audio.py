@@ -107,15 +107,20 @@ MIN_SIGNAL_RMS = 1e-4
 MAX_INPUT_S = 300.0
 
 
-def check_signal(wave: np.ndarray, sample_rate: int, min_seconds: float = MIN_INPUT_S,
-                 max_seconds: float | None = MAX_INPUT_S) -> None:
-    """The validity gate every input passes before any codec or metric sees it."""
-    duration = len(wave) / float(sample_rate)
+def check_duration(duration: float, min_seconds: float = MIN_INPUT_S,
+                   max_seconds: float | None = MAX_INPUT_S) -> None:
+    """The gate's length rule, also applied to a file's header before it is read."""
     if duration < min_seconds:
         raise AudioError(f"too short: {duration * 1000:.1f} ms of audio (at least {min_seconds:g} s)")
     if max_seconds is not None and duration > max_seconds:
         raise AudioError(f"too long: {duration:.0f} s of audio (at most {max_seconds:g} s; cut it into "
                          "shorter items, or raise --max-duration if the machine has the memory)")
+
+
+def check_signal(wave: np.ndarray, sample_rate: int, min_seconds: float = MIN_INPUT_S,
+                 max_seconds: float | None = MAX_INPUT_S) -> None:
+    """The validity gate every input passes before any codec or metric sees it."""
+    check_duration(len(wave) / float(sample_rate), min_seconds, max_seconds)
     ac = np.asarray(wave, dtype=np.float64)
     rms = float(np.sqrt(np.mean((ac - ac.mean()) ** 2)))
     if rms < MIN_SIGNAL_RMS:

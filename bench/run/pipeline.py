@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.audio import MAX_INPUT_S, MIN_INPUT_S, METRIC_SR, AudioError, align, check_signal, check_wave, resample
+from bench.audio import (MAX_INPUT_S, MIN_INPUT_S, METRIC_SR, AudioError, align, check_duration, check_signal,
+                         check_wave, resample)
 from bench.codecs.base import Codec, CodecError, EncodeResult, check_tokens, token_bitrate
 from bench.run.options import Job
 from bench.store import CodecOutput, TaskResult, split_arrays
@@ -179,9 +180,8 @@ def _check_declared_duration(job: Job, settings: ItemSettings) -> None:
         info = sf.info(path)
     except Exception:  # noqa: BLE001 - unreadable files get their reason from load()
         return
-    if info.samplerate > 0 and info.frames / info.samplerate > settings.max_duration_s:
-        raise AudioError(f"too long: {info.frames / info.samplerate:.0f} s of audio (at most "
-                         f"{settings.max_duration_s:g} s; cut it into shorter items, or raise --max-duration)")
+    if info.samplerate > 0:
+        check_duration(info.frames / info.samplerate, 0.0, settings.max_duration_s)
 
 
 #: What a codec or task may raise on one item without stopping the run (everything but Ctrl-C).
