@@ -30,6 +30,15 @@ DATASETS.register(
     description="the 120 test-split items of synth-speech (speakers and sentences unseen in training)",
 )
 DATASETS.register(
+    "minimal-pairs", "bench.datasets.minimal_pairs:MinimalPairsDataset", aliases=("tomato",),
+    description="built-in US/UK minimal pairs (448 items, 6 MB): 28 words x en-us/en-gb x low/high "
+                "pitch x 4 speakers, for the abx task; subset=full|quick",
+)
+DATASETS.register(
+    "minimal-pairs-quick", "bench.datasets.minimal_pairs:MinimalPairsDataset", defaults={"subset": "quick"},
+    description="64 items of minimal-pairs: 4 words, every speaker, accent and pitch class (for CI)",
+)
+DATASETS.register(
     "librispeech", "bench.datasets.corpora:LibriSpeechDataset",
     description="LibriSpeech folders (*.trans.txt + .flac, 16 kHz): --dataset librispeech:root=DIR",
 )
