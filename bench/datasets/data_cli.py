@@ -1,7 +1,8 @@
-"""``bench data``: rebuild, verify and describe the built-in corpus.
+"""``bench data``: rebuild, verify and describe the built-in corpora.
 
-``verify`` and ``info`` are thin commands over :mod:`bench.datasets.synth_speech`; ``build`` is
-the recipe's (:mod:`recipes.synth_speech.cli`), imported only when it runs.
+``verify`` and ``info`` are thin commands over :mod:`bench.datasets.synth_speech` and
+:mod:`bench.datasets.minimal_pairs`; ``build`` is the recipe's (:mod:`recipes.synth_speech.cli`),
+imported only when it runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 
 from bench.recipe_commands import recipe_command
 
-CORPORA = ("synth-speech",)
+CORPORA = ("synth-speech", "minimal-pairs")
 
 EXAMPLES = """\
 examples:
@@ -19,6 +20,8 @@ examples:
   bench data verify synth-speech            check the shipped files against SHA256SUMS
   bench data build synth-speech             regenerate from recipe.json, compare with the frozen files
   bench data build synth-speech --out DIR   keep the rebuilt corpus in DIR
+  bench data info minimal-pairs             the US/UK words with their espeak-ng phonemes
+  bench data verify minimal-pairs           check the minimal-pairs files against SHA256SUMS
   bench data build synth-speech-extra --out DIR
                                             more training speech for bench train rvq (no test
                                             voice or sentence; 69 minutes, ~30 s to build)
@@ -26,9 +29,9 @@ examples:
 
 
 def add_data_command(sub) -> None:
-    p = sub.add_parser("data", help="rebuild, verify or describe the built-in corpus",
+    p = sub.add_parser("data", help="rebuild, verify or describe the built-in corpora",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Rebuild, verify or describe the built-in corpus synth-speech.",
+                       description="Rebuild, verify or describe the built-in corpora synth-speech and minimal-pairs.",
                        epilog=EXAMPLES)
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
     # Rebuilding is a recipe (recipes/synth_speech), imported only when `bench data build` is parsed.
@@ -46,10 +49,18 @@ def add_data_command(sub) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def cmd_data_verify(args) -> int:
+def _dataset(corpus: str, root: str, verify: bool):
+    if corpus == "minimal-pairs":
+        from bench.datasets.minimal_pairs import MinimalPairsConfig, MinimalPairsDataset
+
+        return MinimalPairsDataset(MinimalPairsConfig(root=root, verify=verify), name=corpus)
     from bench.datasets.synth_speech import SynthSpeechConfig, SynthSpeechDataset
 
-    ds = SynthSpeechDataset(SynthSpeechConfig(root=args.root), name=args.corpus)
+    return SynthSpeechDataset(SynthSpeechConfig(root=root, verify=verify), name=corpus)
+
+
+def cmd_data_verify(args) -> int:
+    ds = _dataset(args.corpus, args.root, True)
     items = ds.items()
     bad = [it for it in items if it.error]
     for it in bad:
@@ -59,9 +70,11 @@ def cmd_data_verify(args) -> int:
 
 
 def cmd_data_info(args) -> int:
-    from bench.datasets.synth_speech import SynthSpeechConfig, SynthSpeechDataset, corpus_stats
+    from bench.datasets.synth_speech import corpus_stats
 
-    ds = SynthSpeechDataset(SynthSpeechConfig(root=args.root, verify=False), name=args.corpus)
+    ds = _dataset(args.corpus, args.root, False)
+    if args.corpus == "minimal-pairs":
+        return _info_minimal_pairs(ds, args.json)
     stats = corpus_stats(ds.items(), ds.root)
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -77,4 +90,24 @@ def cmd_data_info(args) -> int:
     print("  median F0 (Hz) per speaker: low / high   [min of high - max of low]")
     for spk, row in stats["f0_by_speaker"].items():
         print(f"    {spk:<7} {row['low']:7.1f} / {row['high']:7.1f}   [{row['gap']:+.1f}]")
+    return 0
+
+
+def _info_minimal_pairs(ds, as_json: bool) -> int:
+    from bench.datasets.minimal_pairs import pairs_stats
+
+    stats = pairs_stats(ds.items(), ds.root)
+    if as_json:
+        print(json.dumps(stats, indent=2, ensure_ascii=False))
+        return 0
+    print(f"minimal-pairs {ds.recipe().get('version')}: {stats['n_items']} items, "
+          f"{stats['total_duration_s']:.1f} s of audio ({stats['duration_s']['min']:.2f}-"
+          f"{stats['duration_s']['max']:.2f} s), {stats['size_mb']:.2f} MB on disk")
+    for key in ("accent", "pitch_class", "speaker"):
+        print(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in stats["counts"][key].items()))
+    print("  median F0 (Hz) per speaker: " + ", ".join(
+        f"{spk} {row['low']:.0f}/{row['high']:.0f}" for spk, row in stats["f0_by_speaker"].items()))
+    print(f"  {len(stats['words'])} words, espeak-ng IPA en-us | en-gb:")
+    for word, row in stats["words"].items():
+        print(f"    {row['text']:<18} {row['en-us']:<22} {row['en-gb']}")
     return 0

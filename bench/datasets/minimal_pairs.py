@@ -16,9 +16,13 @@ and ``recipe.json`` next to the files (with the phoneme strings of every word).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
+import statistics
+from typing import Any
 
+from bench.datasets.base import Item
 from bench.datasets.synth_speech import SynthSpeechDataset
 
 SUBSETS = ("full", "quick")
@@ -59,3 +63,31 @@ class MinimalPairsDataset(SynthSpeechDataset):
                 f"minimal-pairs set not found at {self.root} (no manifest.jsonl); reinstall the package "
                 "or rebuild it with: bench data build minimal-pairs --out DIR")
         return super()._read()
+
+
+def pairs_stats(items: list[Item], root: str | None = None) -> dict[str, Any]:
+    """Counts per factor, durations, size on disk, median F0 per speaker and pitch class, and
+    each word's IPA in each accent (from the labels)."""
+    stats: dict[str, Any] = {"n_items": len(items)}
+    stats["counts"] = {
+        key: dict(sorted(collections.Counter(
+            str(it.speaker if key == "speaker" else it.attrs.get(key)) for it in items).items()))
+        for key in ("accent", "pitch_class", "speaker", "gender")
+    }
+    durations = [float(it.attrs["duration"]) for it in items]
+    stats["total_duration_s"] = round(sum(durations), 2)
+    stats["duration_s"] = {"min": min(durations), "median": statistics.median(durations), "max": max(durations)}
+    size = 0
+    for dirpath, _, files in os.walk(root or default_root()):
+        size += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+    stats["size_mb"] = round(size / 1e6, 3)
+    f0: dict[str, dict[str, list[float]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+    for it in items:
+        f0[str(it.speaker)][it.attrs["pitch_class"]].append(float(it.attrs["f0_median"]))
+    stats["f0_by_speaker"] = {spk: {pc: statistics.median(v[pc]) for pc in ("low", "high") if v.get(pc)}
+                              for spk, v in sorted(f0.items())}
+    words: dict[str, dict[str, str]] = {}
+    for it in items:
+        words.setdefault(it.attrs["word"], {"text": it.text or ""})[it.attrs["accent"]] = it.attrs["ipa"]
+    stats["words"] = words
+    return stats

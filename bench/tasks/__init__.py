@@ -28,3 +28,7 @@ TASKS.register(
     "probe", "bench.tasks.probe:Probe", aliases=("token-probe",),
     description="linear probes on the tokens: pitch class, accent, speaker, frame-level F0",
 )
+TASKS.register(
+    "abx", "bench.tasks.abx:Abx", aliases=("minimal-pairs-abx",),
+    description="model-free ABX on minimal pairs: accent and pitch class, tokens and decoded audio (chance 0.5)",
+)

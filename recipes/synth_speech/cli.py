@@ -1,5 +1,5 @@
-"""``bench data build``: regenerate the corpus synth-speech from its recipe and compare it with
-the frozen files, or build the training supplement synth-speech-extra.
+"""``bench data build``: regenerate the corpus synth-speech (or the set minimal-pairs) from its
+recipe and compare it with the frozen files, or build the training supplement synth-speech-extra.
 
 Registered lazily by :mod:`bench.datasets.data_cli`: this module is imported only when
 ``bench data build`` is parsed.
@@ -16,7 +16,7 @@ from bench.datasets.data_cli import CORPORA
 
 def add_build_command(dsub) -> None:
     b = dsub.add_parser("build", help="regenerate from the recipe and compare with the frozen checksums",
-                        description="Regenerate the corpus with espeak-ng (and MBROLA) from the frozen "
+                        description="Regenerate a built-in corpus with espeak-ng (and MBROLA) from its frozen "
                                     "recipe.json, then compare it file by file with the shipped corpus. "
                                     "Exit 0 when the audio matches, 1 when it differs.")
     b.add_argument("corpus", choices=CORPORA + ("synth-speech-extra",))
@@ -31,7 +31,10 @@ def add_build_command(dsub) -> None:
 def cmd_data_build(args) -> int:
     if args.corpus == "synth-speech-extra":
         return _build_extra(args)
-    from recipes.synth_speech.build import rebuild_and_compare
+    if args.corpus == "minimal-pairs":
+        from recipes.minimal_pairs.build import rebuild_and_compare
+    else:
+        from recipes.synth_speech.build import rebuild_and_compare
 
     report = rebuild_and_compare(args.out, log=lambda msg: print(msg, file=sys.stderr))
     if args.json:
