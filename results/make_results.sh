@@ -12,6 +12,7 @@ BASELINES="identity mulaw-12bit mulaw-10bit mulaw-8bit mulaw-6bit mulaw-5bit mul
   codec2-700 codec2-1200 codec2-1600 codec2-2400 codec2-3200
   dct-q2 dct-q3 dct-q4 dct-q6 dct-q8 dct-q4-k16 dct-q4-k32 dct-q4-k64"
 RVQ="rvq-1q rvq-2q rvq-3q rvq-4q rvq-5q rvq-6q rvq-7q rvq-8q"
+ABX="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
 SUBSET="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-8k mp3-16k opus-8k opus-16k codec2-1200 codec2-3200
   dct-q4 dct-q4-k32 rvq-1q rvq-4q rvq-8q"
 
@@ -28,6 +29,8 @@ bench run $(args $(available $BASELINES $RVQ)) -t reconstruction -d synth-speech
 bench run $(args $(available $SUBSET)) -t asr -t speaker -d synth-speech-test -j "$J" --out "$OUT" --no-progress
 # 3. pitch and accent: preserved, and readable from tokens (classifiers need both splits)
 bench run $(args $(available $SUBSET)) -t pitch -t probe -d synth-speech -j "$J" --out "$OUT" --no-progress
+# 4. the "tomato" test: accent and pitch-class ABX on the minimal pairs (about 2 minutes)
+bench run $(args $(available $ABX)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
 
 rm -rf results/records && mkdir -p results/records
 cp "$OUT"/results/*.json results/records/
@@ -35,4 +38,5 @@ for f in md csv latex html; do
   ext=$f; [ "$f" = latex ] && ext=tex
   bench leaderboard results/records --format "$f" --output "results/leaderboard.$ext"
 done
+python results/abx_doc_table.py  # the results table of docs/abx.md
 echo "results in results/leaderboard.md (records from $OUT)"
