@@ -77,6 +77,7 @@ def _rows(task: Abx, token_fn) -> list[Row]:
     return rows
 
 
+@pytest.mark.slow  # the first DTW in a process compiles librosa's kernel (numba): about 8 s
 def test_tokens_that_carry_the_accent_score_one_and_the_rest_ties():
     """A codec that writes the accent into its tokens: accent ABX 1.0; pitch (not written) 0.5."""
     task = Abx()
@@ -176,3 +177,46 @@ def test_docs_tables_are_generated_from_the_records_and_the_recipe():
         doc = fh.read()
     assert mod.regenerate(doc) == doc, "docs/abx.md is out of date: run python results/abx_doc_table.py"
     assert "| tomato | təmˈeɪɾoʊ | təmˈɑːtəʊ |" in doc and "| identity | minimal-pairs |" in doc
+
+
+def test_plan_reproduces_the_manifest_and_the_cli_reads_the_set(capsys):
+    from bench.cli import main
+    from bench.datasets.minimal_pairs import default_root
+    from recipes.minimal_pairs.build import plan
+
+    with open(f"{default_root()}/manifest.jsonl", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    planned = {p.id: p for p in plan()}
+    assert set(planned) == {r["id"] for r in rows}
+    for r in rows:
+        p = planned[r["id"]]
+        assert (p.word, p.text, p.speaker, p.accent, p.pitch_class, p.voice, p.espeak_pitch, p.quick) == (
+            r["word"], r["text"], r["speaker"], r["accent"], r["pitch_class"], r["voice"], r["espeak_pitch"],
+            r["quick"])
+    assert main(["data", "verify", "minimal-pairs"]) == 0
+    assert "448 of 448 files match" in capsys.readouterr().out
+    assert main(["data", "info", "minimal-pairs"]) == 0
+    assert "təmˈeɪɾoʊ" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_rebuild_reproduces_frozen_samples_and_phonemes():
+    """A few items regenerated with espeak-ng match the frozen samples; the phoneme check holds."""
+    import shutil
+
+    import soundfile as sf
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (install.sh installs it)")
+    pytest.importorskip("soxr")
+    from bench.datasets import DATASETS
+    from bench.datasets.minimal_pairs import default_root
+    from recipes.minimal_pairs.build import plan, postprocess, synthesize, word_phonemes
+
+    recipe = DATASETS.build("minimal-pairs").recipe()
+    assert word_phonemes(recipe) == recipe["phonemes"]  # every word still differs in IPA
+    for p in [p for p in plan(recipe) if p.id.startswith(("tomato_en-gb_high_f4", "water_en-us_low_m3"))]:
+        raw, sr = synthesize(p, recipe)
+        pcm = postprocess(raw, sr, recipe)
+        frozen, _ = sf.read(f"{default_root()}/{p.path}", dtype="int16")
+        assert np.array_equal(pcm, frozen), p.id

@@ -30,6 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+# the same processing as synth-speech: resample, trim, peak-normalise, quantize; Praat F0
+from recipes.synth_speech.build import compare, median_f0, postprocess, write_sums
+
 CORPUS = "minimal-pairs"
 VERSION = "v1"
 SR = 16_000
@@ -202,8 +205,6 @@ def build(out_dir: str, recipe: dict[str, Any] | None = None,
     """Generate the set into ``out_dir`` (audio/, manifest.jsonl, recipe.json, SHA256SUMS)."""
     import soundfile as sf
 
-    from recipes.synth_speech.build import median_f0, postprocess, write_sums
-
     recipe = copy.deepcopy(recipe or RECIPE)
     check_tools()
     phonemes = word_phonemes(recipe)
@@ -251,8 +252,6 @@ def frozen_dir() -> str:
 
 def rebuild_and_compare(out_dir: str | None = None, log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
     """Regenerate the set from the frozen recipe and compare it file by file with the shipped one."""
-    from recipes.synth_speech.build import compare
-
     frozen = frozen_dir()
     with open(os.path.join(frozen, "recipe.json"), encoding="utf-8") as fh:
         recipe = json.load(fh)
