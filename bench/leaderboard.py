@@ -264,7 +264,7 @@ def _descriptions(recs: list[dict]) -> dict[str, str]:
     return out
 
 
-def html_table(recs: list[dict], names: list[str], link: Any = None) -> str:
+def html_table(recs: list[dict], names: list[str], link: Any = None, box: bool = False) -> str:
     """One task's records as a sortable table in the house look (:mod:`bench.report.page`);
     ``link(record)`` may give each codec cell a link (the report's codec pages)."""
     from bench.report.page import Cell, Column, table
@@ -289,7 +289,7 @@ def html_table(recs: list[dict], names: list[str], link: Any = None) -> str:
                               sub=f"[{_fmt(mv.get('ci_low'))}, {_fmt(mv.get('ci_high'))}]",
                               fail=f"{mv['n_failed']} failed" if mv.get("n_failed") else None))
         rows.append(cells)
-    return table(cols, rows)
+    return table(cols, rows, box=box)
 
 
 def _html(task: str, version: str, recs: list[dict], names: list[str]) -> str:

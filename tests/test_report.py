@@ -64,6 +64,7 @@ def _pages(site: str) -> list[str]:
         glob.glob(os.path.join(site, "codecs", "*.html")))
 
 
+@pytest.mark.slow  # the shared fixture makes a real run and a report
 def test_site_layout_escaping_and_audio_files(built):
     root, summary = built
     site = os.path.join(root, "site")
@@ -105,6 +106,7 @@ def test_items_are_chosen_reproducibly():
     assert sample_ids(ids[:2], 3, seed=0) == ids[:2]
 
 
+@pytest.mark.slow  # the shared fixture makes a real run and a report
 def test_unknown_task_and_probe_references_render(built, tmp_path):
     """A record of a task this code has never seen renders as a table; a metric with no
     direction becomes the chance line of the scores that share its prefix."""
@@ -130,6 +132,7 @@ def test_unknown_task_and_probe_references_render(built, tmp_path):
     assert s.n_codecs == 1
 
 
+@pytest.mark.slow  # the shared fixture makes a real run and a report
 def test_leaderboard_html_is_a_styled_page(built):
     from bench.leaderboard import leaderboard
     from bench.results import find_records
@@ -158,6 +161,7 @@ def browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install 'bench[test]'")
     from selenium.webdriver.chrome.service import Service
 
+    old_offline = os.environ.get("SE_OFFLINE")
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a driver
     opts = webdriver.ChromeOptions()
     opts.binary_location = chrome
@@ -170,6 +174,10 @@ def browser():
     drv.set_script_timeout(20)
     yield drv
     drv.quit()
+    if old_offline is None:
+        os.environ.pop("SE_OFFLINE", None)
+    else:
+        os.environ["SE_OFFLINE"] = old_offline
 
 
 AUDIO_JS = """

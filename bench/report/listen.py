@@ -102,9 +102,8 @@ def worst_items(record: dict, stores: list[str], allowed: set[str] | None = None
         pairs = [(v, i) for i, v in zip(ids, col) if v is not None and (allowed is None or i in allowed)]
         if not pairs:
             continue
-        # ties broken by item id, so the choice is reproducible
-        v, i = (min if mv["higher_is_better"] else max)(pairs, key=lambda p: (p[0] if mv["higher_is_better"]
-                                                                                 else -p[0], p[1]))
+        # the worst value (lowest where higher is better, else highest); ties go to the first id
+        v, i = min(pairs, key=lambda p: (p[0] if mv["higher_is_better"] else -p[0], p[1]))
         unit = f" {mv.get('unit')}" if mv.get("unit") else ""
         out.append((i, f"worst {m} ({record['task']['name']}): {v:.4g}{unit}"))
         if len(out) >= WORST_PER_RECORD:

@@ -32,6 +32,7 @@ p.note, .note { color:var(--muted); font-size:13px; max-width:1100px; }
 .warn { background:var(--warn-bg); border-left:4px solid #d9a400; padding:6px 10px; margin:8px 0; }
 a { color:var(--accent); }
 .scroll { overflow-x:auto; max-width:100%; }
+.scroll.box { max-height:480px; overflow:auto; border:1px solid var(--line); }
 table.bench { border-collapse:collapse; font-size:13px; margin:6px 0 4px; }
 table.bench th, table.bench td { border-bottom:1px solid var(--line); padding:4px 10px; text-align:right;
                                  white-space:nowrap; vertical-align:top; }
@@ -137,8 +138,9 @@ def _sort_attr(v: float | str | None) -> str:
     return f' data-v="{esc(v)}"'
 
 
-def table(columns: list[Column], rows: Iterable[list[Cell]], table_id: str | None = None) -> str:
-    """A sortable ``table.bench``; every header and cell escaped here."""
+def table(columns: list[Column], rows: Iterable[list[Cell]], table_id: str | None = None, box: bool = False) -> str:
+    """A sortable ``table.bench``; every header and cell escaped here. ``box``: a long table
+    scrolls inside a box of bounded height (its header stays in view)."""
     head = "".join(
         f'<th class="sortable{" t" if c.text else ""}"'
         + (f' title="{esc(c.title)}"' if c.title else "") + f">{esc(c.label)}</th>"
@@ -161,7 +163,7 @@ def table(columns: list[Column], rows: Iterable[list[Cell]], table_id: str | Non
             tds.append(f"<td{attrs}>{inner}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     ident = f' id="{esc(table_id)}"' if table_id else ""
-    return (f'<div class="scroll"><table class="bench"{ident}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+    return (f'<div class="scroll{" box" if box else ""}"><table class="bench"{ident}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
             + "\n".join(body) + "\n</tbody>\n</table></div>\n")
 
 

@@ -384,7 +384,8 @@ def _index(site: _Site, records: list[dict], groups: dict[str, list[dict]], code
     for task, recs in groups.items():
         version = recs[0]["task"]["version"]
         body.append(f'<h2 id="task-{esc(task)}">{esc(task)} <span class="note">v{esc(version)}</span></h2>')
-        body.append(html_table(recs, _metric_names(recs, None), link=lambda r: f"codecs/{codecs[_run_key(r)].slug}.html"))
+        body.append(html_table(recs, _metric_names(recs, None), link=lambda r: f"codecs/{codecs[_run_key(r)].slug}.html",
+                               box=len(recs) > 12))
         scored = _scored(recs)[:INDEX_PLOTS_PER_TASK]
         if scored:
             body.append(_rd_figures(site, task, recs, scored, codecs))
