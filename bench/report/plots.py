@@ -22,6 +22,7 @@ class Point:
     y: float
     lo: float | None = None
     hi: float | None = None
+    order: float = 0.0  # orders points that share an x (mu-law presets share a token rate)
 
 
 def _plt() -> Any:
@@ -65,7 +66,7 @@ def line_plot(points: list[Point], path: str, *, xlabel: str, ylabel: str, title
         raise ValueError("no finite points to draw")
     colors = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
     for i, (fam, pts) in enumerate(sorted(fams.items())):
-        pts.sort(key=lambda p: (p.x, p.label))
+        pts.sort(key=lambda p: (p.x, p.order, p.label))
         color = colors[i % len(colors)]
         xs, ys = [p.x for p in pts], [p.y for p in pts]
         ax.plot(xs, ys, "-o", color=color, ms=4, lw=1.4, label=f"{fam} ({len(pts)})")

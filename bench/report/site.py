@@ -208,7 +208,9 @@ def _rd_figures(site: _Site, task: str, recs: list[dict], metrics: list[str], co
                 x = e.kbps if axis == "kbps" else e.tokens_per_s
                 if x is None or not isinstance(mv.get("value"), (int, float)):
                     continue
-                pts.append(Point(e.family, e.label, x, mv["value"], mv.get("ci_low"), mv.get("ci_high")))
+                other = e.tokens_per_s if axis == "kbps" else e.kbps
+                pts.append(Point(e.family, e.label, x, mv["value"], mv.get("ci_low"), mv.get("ci_high"),
+                                 order=other if other is not None else 0.0))
             caption = f"{task}: {m} against {xlabel.replace(' (log)', '')}, one line per codec family, 95% band"
             parts.append(site.figure(f"rd-{task}-{m}-{axis}",
                                      lambda p, pts=pts, xl=xlabel, yl=ylabel: line_plot(
