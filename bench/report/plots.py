@@ -109,7 +109,7 @@ def probe_bars(bars: list[Bar], chance: dict[str, float], path: str, *, title: s
     metrics = list(dict.fromkeys(b.metric for b in bars))
     if not groups:
         raise ValueError("no bars to draw")
-    fig, ax = plt.subplots(figsize=(max(4.8, 0.55 * len(groups) * max(1, len(metrics)) + 1.5), 3.4))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(4.8, 0.45 * len(groups) * max(1, len(metrics)) + 1.5)), 3.4))
     width = 0.8 / len(metrics)
     colors = plt.get_cmap("tab10").colors
     by = {(b.group, b.metric): b for b in bars}

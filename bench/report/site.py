@@ -194,12 +194,9 @@ def _nav(prefix: str) -> list[tuple[str, str]]:
 def _rd_figures(site: _Site, task: str, recs: list[dict], metrics: list[str], codecs: dict[str, CodecEntry]) -> str:
     from bench.report.plots import Point, line_plot
 
-    desc = _descriptions(recs)
     parts = []
     for m in metrics:
-        unit = (desc.get(m) or {}).get("unit") or next((r["metrics"][m].get("unit") for r in recs if m in r["metrics"]), "")
-        better = next((r["metrics"][m]["higher_is_better"] for r in recs if m in r["metrics"]), None)
-        ylabel = f"{m}" + (f" ({unit})" if unit else "") + (" ↑" if better else " ↓" if better is False else "")
+        ylabel = _ylabel(recs, m)
         for axis, xlabel in (("kbps", "measured kbps (log)"), ("tps", "tokens per second (log)")):
             pts = []
             for r in recs:
@@ -216,6 +213,13 @@ def _rd_figures(site: _Site, task: str, recs: list[dict], metrics: list[str], co
                                      lambda p, pts=pts, xl=xlabel, yl=ylabel: line_plot(
                                          pts, p, xlabel=xl, ylabel=yl, title=f"{task}: {m}"), caption))
     return '<div class="grid">' + "".join(parts) + "</div>"
+
+
+def _ylabel(recs: list[dict], m: str) -> str:
+    """``pesq_wb (MOS) ↑``: the metric, its unit, its direction."""
+    unit = next((r["metrics"][m].get("unit") for r in recs if m in r["metrics"]), "")
+    better = next((r["metrics"][m]["higher_is_better"] for r in recs if m in r["metrics"]), None)
+    return f"{m}" + (f" ({unit})" if unit else "") + (" ↑" if better else " ↓" if better is False else "")
 
 
 def _depth_figures(site: _Site, groups: dict[str, list[dict]], codecs: dict[str, CodecEntry]) -> str:
@@ -242,7 +246,7 @@ def _depth_figures(site: _Site, groups: dict[str, list[dict]], codecs: dict[str,
                     continue
                 pts.append(Point(_depth_line(e), e.label, float(e.depth), mv["value"], mv.get("ci_low"), mv.get("ci_high")))
             parts.append(site.figure(f"depth-{task}-{m}", lambda p, pts=pts, m=m, task=task: line_plot(
-                pts, p, xlabel="quantizer levels (RVQ depth)", ylabel=m, title=f"{task}: {m} by RVQ depth",
+                pts, p, xlabel="quantizer levels (RVQ depth)", ylabel=_ylabel(recs, m), title=f"{task}: {m} by RVQ depth",
                 logx=False, integer_x=True), f"{task}: {m} against the number of RVQ levels, 95% band"))
     if not parts:
         return '<p class="note">No codec family was run at two or more RVQ depths.</p>'
@@ -258,7 +262,7 @@ def probe_pairs(recs: list[dict]) -> list[tuple[str, list[str]]]:
     """(reference metric, the scored metrics it is the baseline of): a reference is a metric with
     no direction (``higher_is_better`` None, e.g. ``speaker_chance``); its scores share its
     name's prefix (``speaker_acc``), the same unit, and a direction (higher is better). Where
-    some of them are accuracies (``acc`` in the name), only those."""
+    some of them are accuracies (``acc`` a word of the name), only those."""
     names = _metric_names(recs, None)
     info: dict[str, dict] = {}
     for r in recs:
@@ -271,10 +275,15 @@ def probe_pairs(recs: list[dict]) -> list[tuple[str, list[str]]]:
         prefix = ref.rsplit("_", 1)[0] + "_"
         scores = [m for m in names if m != ref and m.startswith(prefix) and info[m].get("higher_is_better") is True
                   and info[m].get("unit") == info[ref].get("unit")]
-        accs = [m for m in scores if "acc" in m]
+        accs = [m for m in scores if _is_accuracy(m)]
         if accs or scores:
             out.append((ref, accs or scores))
     return out
+
+
+def _is_accuracy(metric: str) -> bool:
+    """``speaker_acc``, ``accent_acc_recon``: ``acc`` as a whole word of the name (not ``accent``)."""
+    return "acc" in metric.split("_") or "accuracy" in metric.split("_")
 
 
 def _probe_figures(site: _Site, groups: dict[str, list[dict]], codecs: dict[str, CodecEntry]) -> str:
@@ -297,7 +306,7 @@ def _probe_figures(site: _Site, groups: dict[str, list[dict]], codecs: dict[str,
                     chance[label] = float(cv)
             parts.append(site.figure(f"probe-{task}-{ref}", lambda p, bars=bars, chance=chance, ref=ref: probe_bars(
                 bars, chance, p, title=f"{task}: {', '.join(scores)} (dashed: {ref})", ylabel="accuracy" if any(
-                    "acc" in s for s in scores) else scores[0]),
+                    _is_accuracy(s) for s in scores) else scores[0]),
                 f"{task}: {', '.join(scores)} per codec with 95% intervals; the dashed line is {ref}"))
     if not parts:
         return '<p class="note">No task reported a score with a reference level (a chance rate).</p>'
