@@ -223,6 +223,9 @@ def test_every_page_in_a_browser(built, browser, tmp_path):
         for r in results:
             assert r["error"] is None and r["duration"] > 0, (p, r)
         n_audio += len(results)
+        broken = browser.execute_script(
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+        assert broken == [], (p, broken)  # every plot loads
         if "/codecs/" in p:
             assert len(results) == 6, p  # 3 items x (original, reconstruction)
             ids = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".item-id")]
