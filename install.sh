@@ -3,7 +3,8 @@
 #   ./install.sh            core + all extras (torch CPU pinned, ASR, speaker, probes, pretrained)
 #   ./install.sh --test     the same, plus the test tools
 #   ./install.sh --core     only the light core (reconstruction task, identity/mu-law codecs)
-# Debian/Ubuntu system packages (espeak-ng to rebuild the corpus, libopus0) are installed
+# Debian/Ubuntu system packages (espeak-ng to rebuild the corpus, libopus0; with --test also
+# chromium and chromium-driver for the report's browser test) are installed
 # when running as root with apt-get available, and the script says so first; otherwise it says
 # what is missing.
 set -euo pipefail
@@ -39,17 +40,23 @@ if "$PY" -c 'import importlib.util,sys; sys.exit(0 if importlib.util.find_spec("
 fi
 
 # System libraries: libopus0 for the opus codec (opuslib loads it), espeak-ng to rebuild the
-# corpus. Installed when possible; otherwise the codec or test that needs one says so.
+# corpus, chromium for the browser test. Installed when possible; otherwise the codec or test
+# that needs one says so.
 if [ -n "$extras" ]; then
   missing=()
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
   ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || missing+=(libopus0)
+  # --test: headless Chromium and its driver for the report's browser test (tests/test_report.py)
+  if [ "$extras" = "all,test" ]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "install.sh: installing Debian packages with apt-get (running as root): ${missing[*]}" >&2
       (apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
         || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; }) \
-        || echo "note: could not install ${missing[*]} (opus codec / corpus rebuild will say so)" >&2
+        || echo "note: could not install ${missing[*]} (opus codec / corpus rebuild / browser test will say so)" >&2
     else
       echo "note: system packages missing: ${missing[*]} (apt-get install ${missing[*]})" >&2
     fi

@@ -17,6 +17,7 @@ examples:
   bench run --codec mulaw-4bit --workers 2 --out runs/
   bench leaderboard runs/results --format latex > table.tex
   bench check --baseline results/baseline-ci.json runs/results
+  bench report runs/results --out site      a static site: plots, audio, provenance
 """
 
 
@@ -175,6 +176,41 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report", help="a static HTML site from result records (plots, audio, provenance)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write a self-contained site (open OUT/index.html from disk): sortable leaderboards, "
+                    "rate-distortion plots, RVQ depth curves, probe bars with chance levels, a page per codec "
+                    "with audio players (items re-made through the codec) and the records' provenance.",
+        epilog="examples:\n  bench report results/records --out report-site\n"
+               "  bench report runs/results --out site --items 5 --seed 1\n"
+               "  bench report runs/results --out site --no-audio",
+    )
+    p.add_argument("paths", nargs="*", default=["bench-out/results"], help="record files or folders")
+    p.add_argument("--out", "-o", required=True, help="folder to write the site into")
+    p.add_argument("--items", type=int, default=3, help="items drawn (seeded) per codec page for listening (3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the item draw (0)")
+    p.add_argument("--no-audio", action="store_true", help="no players (does not load any codec)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    from bench.report import build_report
+
+    if args.items < 0:
+        from bench.results import ResultError
+
+        raise ResultError(f"--items must be 0 or more, got {args.items}")
+    s = build_report(args.paths, args.out, n_samples=args.items, seed=args.seed, audio=not args.no_audio,
+                     log=lambda msg: print(msg, file=sys.stderr))
+    for problem in s.problems:
+        print(f"note: {problem}", file=sys.stderr)
+    print(f"report: {s.n_records} records, {s.n_codecs} codec pages, {s.n_plots} plots, {s.n_clips} reconstructions "
+          f"in {s.seconds:.1f} s -> {os.path.join(s.out_dir, 'index.html')}")
+    return 0
+
+
 def _add_check(sub) -> None:
     p = sub.add_parser("check", help="regression gate against a committed baseline",
                        description="Compare result records with a baseline; exit 1 on a regression.")
@@ -221,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Subcommand builders; each adds a parser and sets ``func``.
-COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
+COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_report, _add_check]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
 # A recipe (recipes/rvq), outside the runtime package: imported only when `bench train` is parsed.
 COMMANDS.append(__import__("bench.recipe_commands", fromlist=["_"]).recipe_command(

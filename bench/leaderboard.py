@@ -8,7 +8,6 @@ with different versions are refused: their numbers are not comparable.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
@@ -168,6 +167,8 @@ def leaderboard(records: list[dict], fmt: str = "md", task: str | None = None,
     for name, recs in groups.items():
         names = _metric_names(recs, metrics)
         parts.append(render(name, recs[0]["task"]["version"], recs, names))
+    if fmt == "html":
+        return html_page(parts)
     return ("\n" if fmt != "csv" else "").join(parts)
 
 
@@ -181,10 +182,7 @@ def _markdown(task: str, version: str, recs: list[dict], names: list[str]) -> st
         cells += [_cell(row[m]) for m in names]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Values are the task's summaries (means; corpus error rates for ASR; mean accuracy over "
-                 "cross-validation splits for probes) with 95% intervals (bootstrap over items; for probes "
-                 "the spread over splits). kbps is measured from the tokens (frames x log2 vocabulary), "
-                 "payload kbps from the compressed bytes where a codec has them.")
+    lines.append(NOTE)
     return "\n".join(lines) + "\n"
 
 
@@ -251,18 +249,63 @@ def _latex(task: str, version: str, recs: list[dict], names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+NOTE = ("Values are the task's summaries (means; corpus error rates for ASR; mean accuracy over "
+        "cross-validation splits for probes) with 95% intervals (bootstrap over items; for probes "
+        "the spread over splits). kbps is measured from the tokens (frames x log2 vocabulary), "
+        "payload kbps from the compressed bytes where a codec has them.")
+
+
+def _descriptions(recs: list[dict]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for r in recs:
+        for m, info in (r["task"].get("metrics") or {}).items():
+            if isinstance(info, dict) and info.get("description") and m not in out:
+                out[m] = str(info["description"])
+    return out
+
+
+def html_table(recs: list[dict], names: list[str], link: Any = None, box: bool = False) -> str:
+    """One task's records as a sortable table in the house look (:mod:`bench.report.page`);
+    ``link(record)`` may give each codec cell a link (the report's codec pages)."""
+    from bench.report.page import Cell, Column, table
+
+    desc = _descriptions(recs)
+    cols = [Column("codec", text=True), Column("dataset", text=True),
+            Column("kbps", "measured from the tokens"), Column("payload kbps", "measured compressed size"),
+            Column("n", "items measured"), Column("failed", "items that failed")]
+    cols += [Column(f"{m} {_arrow(recs, m)}".strip(), desc.get(m)) for m in names]
+    rows = []
+    for r, row in zip(recs, table_rows(recs, names)):
+        cells = [Cell(row["codec"], row["codec"], href=link(r) if link else None),
+                 Cell(row["dataset"], row["dataset"]),
+                 Cell(_fmt(row["kbps"], 2), row["kbps"]), Cell(_fmt(row["payload_kbps"], 2), row["payload_kbps"]),
+                 Cell(row["n"], row["n"]), Cell(row["failed"], row["failed"])]
+        for m in names:
+            mv = row[m]
+            if not mv or mv.get("value") is None:
+                cells.append(Cell("-", None, fail=f"{mv['n_failed']} failed" if mv and mv.get("n_failed") else None))
+                continue
+            cells.append(Cell(_fmt(mv["value"]), mv["value"],
+                              sub=f"[{_fmt(mv.get('ci_low'))}, {_fmt(mv.get('ci_high'))}]",
+                              fail=f"{mv['n_failed']} failed" if mv.get("n_failed") else None))
+        rows.append(cells)
+    return table(cols, rows, box=box)
+
+
 def _html(task: str, version: str, recs: list[dict], names: list[str]) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in ["codec", "dataset", "kbps", "payload kbps", "n", "failed"])
-    head += "".join(f"<th>{e(m)} {_arrow(recs, m)}</th>" for m in names)
-    body = []
-    for row in table_rows(recs, names):
-        cells = [e(row["codec"]), e(row["dataset"]), _fmt(row["kbps"], 2), _fmt(row["payload_kbps"], 2),
-                 str(row["n"]), str(row["failed"])]
-        cells += [e(_cell(row[m])) for m in names]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (f"<h3>{e(task)} (v{e(version)})</h3>\n<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
-            + "\n".join(body) + "\n</tbody>\n</table>\n")
+    from bench.report.page import esc
+
+    return (f'<section class="task"><h2 id="task-{esc(task)}">{esc(task)} <span class="note">v{esc(version)}</span></h2>\n'
+            + html_table(recs, names) + "</section>\n")
+
+
+def html_page(sections: list[str]) -> str:
+    """The leaderboard as one page (same look as ``bench report``)."""
+    from bench.report.page import esc, page
+
+    legend = (f'<p class="note">{esc(NOTE)} ↑ higher is better, ↓ lower is better; no arrow: a reference '
+              "level (a chance rate). Small grey numbers are the 95% interval. Click a column header to sort.</p>")
+    return page("bench leaderboard", legend + "\n".join(sections), subtitle="generated from result records")
 
 
 # -- regression gate --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ LAYERS = {
     "bench.store": 3, "bench.metrics": 3,
     "bench.tasks": 4,
     "bench.testing": 5, "bench.run": 5,
-    "bench.runner": 6, "bench.leaderboard": 6,
+    "bench.runner": 6, "bench.leaderboard": 6, "bench.report": 6,  # report: the site; its page look is shared with leaderboard
     "bench.errors": 7, "bench.cli": 7, "bench.recipe_commands": 7, "bench.__main__": 7, "bench": 7,
     "bench.datasets.data_cli": 7,  # the `bench data` command: CLI code kept beside the datasets
 }

@@ -120,6 +120,15 @@ def test_markdown_cells_are_escaped(records):
     assert row.count(" | ") == header.count(" | ")  # the pipe did not add a column
 
 
+def test_html_is_one_styled_page_with_cells_escaped(records):
+    _, recs = records
+    page = leaderboard(_renamed(recs, '<img src=x onerror="alert(1)">'), "html")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>") and "<style>" in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+    assert 'th class="sortable' in page and "higher is better" in page  # sortable, with a legend
+    assert "http" not in page  # nothing fetched
+
+
 def test_latex_escapes_every_special_character(records):
     _, recs = records
     tex = leaderboard(_renamed(recs, "a$b^c~d{e}f_g%h&i#j\\k"), "latex")
