@@ -205,6 +205,39 @@ def cmd_check(args) -> int:
     return 0 if ok else 1
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="paired comparison of codecs on the items both measured",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare A with each of B, C, ... on the items both measured: per-item differences, "
+                    "paired bootstrap intervals, Wilcoxon signed-rank p-values (Holm-corrected across "
+                    "metrics), a verdict per metric, wins/ties/losses. A side is a record file or folder, "
+                    "or a codec label looked up in --results.",
+        epilog="examples:\n  bench compare rvq-8q mp3-16k\n  bench compare rvq-8q mp3-16k opus-16k --format latex\n"
+               "  bench compare runs/new/results runs/old/results --format json",
+    )
+    p.add_argument("sides", nargs="+", metavar="A B [C ...]", help="codec labels or record files/folders")
+    p.add_argument("--results", default="results/records",
+                   help="where codec labels are looked up (default results/records)")
+    p.add_argument("--format", "-f", default="md", choices=["md", "latex", "json"])
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> int:
+    from bench.compare import compare, render
+
+    text = render(compare(args.sides, args.results, seed=args.seed, alpha=args.alpha), args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -221,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Subcommand builders; each adds a parser and sets ``func``.
-COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check]
+COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check, _add_compare]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
 # A recipe (recipes/rvq), outside the runtime package: imported only when `bench train` is parsed.
 COMMANDS.append(__import__("bench.recipe_commands", fromlist=["_"]).recipe_command(
