@@ -287,6 +287,44 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _add_export_listening(sub) -> None:
+    p = sub.add_parser(
+        "export-listening", help="audio and configuration for a MUSHRA or A/B listening test",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the audio of N reproducibly chosen items through each codec (16-bit WAV, "
+                    "loudness untouched) and a webMUSHRA configuration (--format mushra: hidden "
+                    "reference, a 3.5 kHz low-pass and opus-6k as anchors, the codecs) or a list of A/B "
+                    "pairs (--format ab). See docs/listening.md.",
+        epilog="examples:\n  bench export-listening --format mushra -c rvq-8q -c mp3-16k --items 8 --out mushra/\n"
+               "  bench export-listening --format ab -c rvq-8q -c opus-8k --items 20 --out ab/",
+    )
+    p.add_argument("--format", "-f", choices=["mushra", "ab"], default="mushra")
+    p.add_argument("--codec", "-c", action="append", required=True, dest="codecs", help="codec spec (repeatable)")
+    p.add_argument("--items", "-n", type=int, default=8, help="how many items (a seeded subset; default 8)")
+    p.add_argument("--dataset", "-d", default="synth-speech-test", help="dataset (default synth-speech-test)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the items and the A/B order (default 0)")
+    p.add_argument("--sample-rate", type=int, default=48000,
+                   help="rate of the files written (default 48000; the content is the 16 kHz signal measured)")
+    p.add_argument("--web-prefix", default=None,
+                   help="prefix of audio paths in config.yaml (default configs/<name of --out>/)")
+    p.add_argument("--out", "-o", required=True, help="output folder")
+    p.set_defaults(func=cmd_export_listening)
+
+
+def cmd_export_listening(args) -> int:
+    from bench.listening import export_listening
+
+    manifest = export_listening(args.codecs, args.out, fmt=args.format, n_items=args.items, dataset=args.dataset,
+                                seed=args.seed, sample_rate=args.sample_rate, web_prefix=args.web_prefix,
+                                log=lambda msg: print(msg, file=sys.stderr))
+    n = len(manifest["items"])
+    what = (f"{len(manifest['pairs'])} A/B pairs" if args.format == "ab"
+            else f"{len(manifest['conditions'])} conditions per item")
+    print(f"wrote {n} items, {what}, to {args.out}" +
+          (f" ({len(manifest['failed'])} items failed: see listening.json)" if manifest["failed"] else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -303,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Subcommand builders; each adds a parser and sets ``func``.
-COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check, _add_compare]
+COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_check, _add_compare, _add_export_listening]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
 # A recipe (recipes/rvq), outside the runtime package: imported only when `bench train` is parsed.
 COMMANDS.append(__import__("bench.recipe_commands", fromlist=["_"]).recipe_command(
