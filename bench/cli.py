@@ -106,6 +106,7 @@ def _add_run(sub) -> None:
     p.add_argument("--ceiling", default="results/records", metavar="DIR",
                    help="where the scorecard looks for identity records when the output folder has none "
                         "(default results/records, the committed records)")
+    p.add_argument("--no-scorecard", action="store_true", help="do not end with the scorecard")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
                    help="progress on stderr: a bar on a terminal, a plain line every 10 s otherwise (auto)")
     p.add_argument("--no-progress", action="store_true", help="same as --progress off")
@@ -152,7 +153,7 @@ def cmd_run(args) -> int:
             records += report.records
             print(f"done in {report.seconds:.1f} s ({report.n_computed} of {report.n_items} items computed)",
                   file=sys.stderr)
-        if not named and records:
+        if records and not args.no_scorecard:
             _print_scorecard(records, skipped, args)
     return 0
 

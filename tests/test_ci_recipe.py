@@ -1,7 +1,7 @@
 """The CI recipe of docs/ci.md: the workflow's own bench commands, on a planted regression.
 
-The commands are read from the YAML block of docs/ci.md (and the baseline command from its bash
-block), so the page and this test cannot drift apart. The codec is a stand-in for "your codec":
+The commands are read from the YAML block of docs/ci.md (and the baseline command from its shell
+block, which names the codec repository's own codec, so tests/test_docs.py cannot build it), so the page and this test cannot drift apart. The codec is a stand-in for "your codec":
 8-bit mu-law whose code has a bug when DEMO_CODEC_BUG is set (same name, config and version, so
 the gate compares numbers, as it would for a code change in a pull request).
 """
@@ -38,7 +38,7 @@ def _workflow_commands() -> tuple[dict, list[str], str]:
     workflow = yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
     steps = workflow["jobs"]["bench"]["steps"]
     commands = [s["run"].strip() for s in steps if str(s.get("run", "")).startswith("bench ")]
-    baseline = next(line for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+    baseline = next(line for block in re.findall(r"```shell\n(.*?)```", text, re.S)
                     for line in block.splitlines() if line.startswith("bench check") and "--write" in line)
     return workflow["env"], commands, baseline
 
