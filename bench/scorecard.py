@@ -182,7 +182,7 @@ def render(records: list[dict], ceilings: dict[str, dict], not_run: dict[str, st
         ds = f"{r['dataset'].get('spec') or r['dataset']['name']} ({r['counts']['requested']} items)"
         on.setdefault(ds, []).append(f"{t} {r['counts']['measured']}/{r['counts']['requested']}")
     lines = [f"scorecard: {name}", *(f"  on {d}: {', '.join(ts)} measured" for d, ts in on.items()), ""]
-    head = f"  {'':<38} {'value [95% interval]':<30} {'identity':>9}"
+    head = f"  {'':<38} {'value [95% interval]':<40} {'identity':>9}"
     lines += [head, "  " + "-" * (len(head) - 2)]
     missing_ceiling = False
     for row, cell, ceil in rows:
@@ -191,14 +191,15 @@ def render(records: list[dict], ceilings: dict[str, dict], not_run: dict[str, st
         else:
             d = row.digits
             text = _fmt(cell.value, d)
-            if cell.ci_low is not None and cell.ci_high is not None and (cell.ci_low != cell.ci_high):
-                text += f" [{_fmt(cell.ci_low, d)}, {_fmt(cell.ci_high, d)}]"
+            lo, hi = _fmt(cell.ci_low, d), _fmt(cell.ci_high, d)
+            if cell.ci_low is not None and cell.ci_high is not None and lo != hi:
+                text += f" [{lo}, {hi}]"
             if cell.chance is not None:
                 text += f" (chance {_fmt(cell.chance, d)})"
         c = "" if cell.why else (_fmt(ceil.value, row.digits) if not ceil.why else "-")
         if not cell.why and ceil.value is None and not ceil.why and row.task != "codec":
             missing_ceiling = True
-        line = f"  {row.label:<38} {text:<30} {c:>9}"
+        line = f"  {row.label:<38} {text:<40} {c:>9}"
         if len(line) > width:
             line = line[: width - 3] + "..."
         lines.append(line.rstrip())
