@@ -82,7 +82,7 @@ def _add_run(sub) -> None:
                    help="task name (repeatable; default: every installed task, then a scorecard)")
     p.add_argument("--dataset", "-d", default=None,
                    help="dataset name with options (default: each task's own dataset, e.g. reconstruction "
-                        "on synth-speech-test, pitch on synth-speech; see bench list tasks)")
+                        "on synth-speech-test, pitch on synth-speech; see docs/compare.md)")
     p.add_argument("--limit", type=int, default=None, help="use a seeded random subset of N items")
     p.add_argument("--seed", type=int, default=0, help="seed for subsets and bootstrap intervals (default 0)")
     p.add_argument("--workers", "-j", type=int, default=1, help="worker processes (default 1)")
@@ -225,7 +225,7 @@ def _add_check(sub) -> None:
 
 
 def cmd_check(args) -> int:
-    from bench.leaderboard import check, load_baseline, make_baseline  # noqa: F401
+    from bench.leaderboard import check, load_baseline, make_baseline
     from bench.results import find_records
 
     records = find_records(args.paths)

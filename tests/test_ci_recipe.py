@@ -97,3 +97,25 @@ def test_the_recipe_catches_a_planted_regression(tmp_path, monkeypatch):
     cells = [c.strip() for c in row.strip("|").split("|")]
     baseline, now = float(cells[3]), float(cells[4])
     assert now < baseline - 0.1  # the change shown is the one planted
+
+
+def test_summary_lists_what_moved_worse_first():
+    from bench.leaderboard import gate, gate_summary, make_baseline
+    from bench.results import make_record
+
+    def record(pesq, mcd):
+        metrics = {m: {"value": v, "ci_low": None, "ci_high": None, "n": 3, "n_failed": 0,
+                       "higher_is_better": hib, "unit": ""} for m, v, hib in (("pesq_wb", pesq, True), ("mcd", mcd, False))}
+        return make_record(codec={"name": "c|x", "config_hash": "h"}, task={"name": "reconstruction", "version": "2"},
+                           dataset={"name": "d", "content_hash": "x"}, seed=0, limit=None,
+                           counts={"requested": 3, "measured": 3, "failed": 0, "failure_reasons": {}},
+                           metrics=metrics, run={"key": "k"})
+
+    base = make_baseline([record(3.0, 5.0)])
+    same = gate_summary(gate([record(3.0, 5.0)], base))
+    assert same.startswith("## bench check: PASS") and "Nothing moved" in same
+    text = gate_summary(gate([record(2.0, 4.0)], base))
+    rows = [line for line in text.splitlines() if line.startswith("| :")]
+    assert text.startswith("## bench check: FAIL") and "1 worse, 1 better" in text
+    assert rows[0].startswith("| :x: worse | c\\|x / d / reconstruction | pesq\\_wb | 3.000 | 2.000 | -1 |")
+    assert rows[1].startswith("| :white_check_mark: better |") and "| mcd |" in rows[1]
