@@ -55,6 +55,7 @@ def scored(tmp_path_factory):
         mp.undo()
 
 
+@pytest.mark.slow
 def test_run_without_task_ends_with_the_scorecard(scored, capsys):
     out, common, mp = scored
     mp.setattr(suite, "installed_tasks", lambda: (["reconstruction", "asr"], {"probe": "needs sklearn"}))
