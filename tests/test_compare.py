@@ -124,3 +124,14 @@ def test_committed_records_rvq8_against_mp3_16k():
     stoi = next(m for m in c.metrics if m.metric == "stoi")
     assert stoi.verdict == "worse"
     assert "rvq-8q against mp3-16k" in render(comps)
+
+
+def test_two_configurations_under_one_name_are_refused():
+    a4 = _record("m", {"pesq_wb": [1.0, 2.0], "mcd": [1.0, 2.0]})
+    a6 = copy.deepcopy(a4)
+    a4["codec"]["spec"], a6["codec"]["spec"], a6["run"]["key"] = "m:bits=4", "m:bits=6", "other"
+    b = _record("b", {"pesq_wb": [1.0, 2.0], "mcd": [1.0, 2.0]})
+    with pytest.raises(CompareError, match="several runs of reconstruction"):
+        compare_records("m", [a4, a6], "b", [b])
+    [c] = compare_records("m:bits=4", [a4], "b", [b])
+    assert c.metrics[0].ties == 2
