@@ -10,7 +10,8 @@ every task and dataset both have records for. For each metric with per-item valu
   the seeded estimator of :mod:`bench.metrics.stats`, 2,000 resamples);
 * a two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``, zero differences dropped
   as in Wilcoxon's original test), Holm-corrected across all metrics of one A-against-X
-  comparison (not across the comparisons of A with several codecs);
+  comparison on one dataset (every task's metrics together; not across datasets, nor across the
+  comparisons of A with several codecs);
 * a verdict for A: ``better`` / ``worse`` when the Holm-adjusted p is under ``alpha`` (0.05), in
   the direction of the mean difference and the metric's ``higher_is_better``; else ``no
   detectable difference``; metrics that are reference levels (chance rates) get none;
@@ -332,7 +333,10 @@ def _markdown(comparisons: list[Comparison]) -> str:
         out.append(f"| metric | {_md(c.a)} | {_md(c.b)} | difference [95% CI] | pairs | wins/ties/losses | "
                    "p | p (Holm) | verdict |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        corpus_only = [f"{m.task}.{m.metric}" for m in c.metrics if m.note.startswith("corpus-level")]
         for m in c.metrics:
+            if m.note.startswith("corpus-level"):
+                continue
             arrow = {True: " ↑", False: " ↓"}.get(m.higher_is_better, "")
             name = f"{m.task}.{m.metric}{arrow}"
             if m.diff is None:
@@ -346,6 +350,8 @@ def _markdown(comparisons: list[Comparison]) -> str:
                        f"{_p(m.p)} | {_p(m.p_holm)} | {m.verdict} |")
         out.append("")
         out.append(_summary_line(c) + ".")
+        if corpus_only:
+            out.append(f"- corpus-level only, no per-item values to pair: {_md(', '.join(corpus_only))}")
         for note in c.notes:
             out.append(f"- {_md(note)}")
         out.append("")
