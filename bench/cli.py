@@ -11,7 +11,7 @@ import textwrap
 EXAMPLES = """\
 examples:
   bench list codecs                         what can be run (with measured bitrate facts)
-  bench run --codec mulaw                   8-bit mu-law on the default corpus
+  bench run --codec mulaw                   8-bit mu-law: every installed task, then a scorecard
   bench run --codec mulaw:bits=4 --limit 20 options after a colon, comma-separated
   bench run --codec identity --task reconstruction --dataset manifest:path=my/manifest.jsonl
   bench run --codec mulaw-4bit --workers 2 --out runs/
@@ -80,8 +80,10 @@ def _add_run(sub) -> None:
     p.add_argument("--codec", "-c", required=True, action="append",
                    help="codec name or preset, with options: mulaw:bits=4 (repeatable)")
     p.add_argument("--task", "-t", action="append", dest="tasks",
-                   help="task name (repeatable; default: reconstruction)")
-    p.add_argument("--dataset", "-d", default=None, help="dataset name with options (default: the built-in corpus)")
+                   help="task name (repeatable; default: every installed task, then a scorecard)")
+    p.add_argument("--dataset", "-d", default=None,
+                   help="dataset name with options (default: each task's own dataset, e.g. reconstruction "
+                        "on synth-speech-test, pitch on synth-speech; see docs/compare.md)")
     p.add_argument("--limit", type=int, default=None, help="use a seeded random subset of N items")
     p.add_argument("--seed", type=int, default=0, help="seed for subsets and bootstrap intervals (default 0)")
     p.add_argument("--workers", "-j", type=int, default=1, help="worker processes (default 1)")
@@ -102,6 +104,10 @@ def _add_run(sub) -> None:
                    help="run on this existing Dask cluster (implies --executor dask)")
     p.add_argument("--retry-failed", action="store_true",
                    help="measure again items and task rows that failed in earlier runs")
+    p.add_argument("--ceiling", default="results/records", metavar="DIR",
+                   help="where the scorecard looks for identity records when the output folder has none "
+                        "(default results/records, the committed records)")
+    p.add_argument("--no-scorecard", action="store_true", help="do not end with the scorecard")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
                    help="progress on stderr: a bar on a terminal, a plain line every 10 s otherwise (auto)")
     p.add_argument("--no-progress", action="store_true", help="same as --progress off")
@@ -109,25 +115,56 @@ def _add_run(sub) -> None:
 
 
 def cmd_run(args) -> int:
-    from bench.runner import RunOptions, run
-    from bench.tasks import DEFAULT_TASKS
+    from bench.runner import RunOptions, build_codec, run
+    from bench.suite import fitting_tasks, installed_tasks, plan
 
     progress = "off" if args.no_progress else args.progress
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    named = bool(args.tasks)
+    not_run: dict[str, str] = {}
+    if named:
+        specs = list(args.tasks)
+    else:  # every installed task, each on its own dataset unless --dataset says otherwise
+        specs, not_run = installed_tasks()
+        for name, why in not_run.items():
+            log(f"task {name} not run: {why}")
+    groups = plan(specs, args.dataset)
     for codec in args.codec:
-        opts = RunOptions(
-            codec=codec, dataset=args.dataset, tasks=tuple(args.tasks or DEFAULT_TASKS),
-            limit=args.limit, seed=args.seed, workers=args.workers, out=args.out,
-            max_lag=args.max_lag, progress=progress, threads=args.threads, retry_failed=args.retry_failed,
-            timeout=args.timeout, max_duration=args.max_duration, isolate=not args.in_process,
-            executor=args.executor, scheduler=args.scheduler,
-        )
-        opts.validate()
-        report = run(opts, log=lambda msg: print(msg, file=sys.stderr))
-        for record, path in zip(report.records, report.paths):
-            _print_summary(record, path)
-        print(f"done in {report.seconds:.1f} s ({report.n_computed} of {report.n_items} items computed)",
-              file=sys.stderr)
+        build_codec(codec)  # a bad codec spec: one line before any work
+        records, skipped = [], dict(not_run)
+        for group in groups:
+            if not named:
+                group, left_out = fitting_tasks(group, args.limit, args.seed)
+                for name, why in left_out.items():
+                    log(f"task {name} not run on this dataset: {why}")
+                skipped.update(left_out)
+                if group is None:
+                    continue
+            opts = RunOptions(
+                codec=codec, dataset=group.dataset, tasks=group.tasks,
+                limit=args.limit, seed=args.seed, workers=args.workers, out=args.out,
+                max_lag=args.max_lag, progress=progress, threads=args.threads, retry_failed=args.retry_failed,
+                timeout=args.timeout, max_duration=args.max_duration, isolate=not args.in_process,
+                executor=args.executor, scheduler=args.scheduler,
+            )
+            opts.validate()
+            report = run(opts, log=log)
+            for record, path in zip(report.records, report.paths):
+                _print_summary(record, path)
+            records += report.records
+            print(f"done in {report.seconds:.1f} s ({report.n_computed} of {report.n_items} items computed)",
+                  file=sys.stderr)
+        if records and not args.no_scorecard:
+            _print_scorecard(records, skipped, args)
     return 0
+
+
+def _print_scorecard(records: list[dict], not_run: dict[str, str], args) -> None:
+    from bench.scorecard import ceiling_pools, find_ceilings, render
+
+    ceilings = find_ceilings(records, ceiling_pools(os.path.join(args.out, "results"), args.ceiling))
+    print()
+    print(render(records, ceilings, not_run), end="")
 
 
 def _print_summary(record: dict, path: str) -> None:
@@ -217,6 +254,9 @@ def _add_check(sub) -> None:
     p.add_argument("paths", nargs="*", default=["bench-out/results"], help="record files or folders")
     p.add_argument("--baseline", required=True, help="baseline JSON file (the committed one: results/baseline-ci.json)")
     p.add_argument("--write", action="store_true", help="write the baseline from the records instead")
+    p.add_argument("--summary", metavar="FILE",
+                   help="also append a Markdown summary of what moved to FILE (e.g. $GITHUB_STEP_SUMMARY; "
+                        "'-' for stdout); see docs/ci.md")
     p.set_defaults(func=cmd_check)
 
 
@@ -236,9 +276,90 @@ def cmd_check(args) -> int:
         from bench.results import ResultError
 
         raise ResultError(f"baseline not found: {args.baseline} (write one with --write)")
-    ok, lines = check(records, load_baseline(args.baseline))
+    baseline = load_baseline(args.baseline)
+    ok, lines = check(records, baseline)
     print("\n".join(lines))
+    if args.summary:
+        from bench.leaderboard import gate, gate_summary
+
+        text = gate_summary(gate(records, baseline), title=f"bench check against {os.path.basename(args.baseline)}")
+        if args.summary == "-":
+            sys.stdout.write("\n" + text)
+        else:
+            with open(args.summary, "a", encoding="utf-8") as fh:  # a job summary collects several steps
+                fh.write(text + "\n")
     return 0 if ok else 1
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="paired comparison of codecs on the items both measured",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare A with each of B, C, ... on the items both measured: per-item differences, "
+                    "paired bootstrap intervals, Wilcoxon signed-rank p-values (Holm-corrected across "
+                    "metrics), a verdict per metric, wins/ties/losses. A side is a record file or folder, "
+                    "or a codec label looked up in --results.",
+        epilog="examples:\n  bench compare rvq-8q mp3-16k\n  bench compare rvq-8q mp3-16k opus-16k --format latex\n"
+               "  bench compare runs/new/results runs/old/results --format json",
+    )
+    p.add_argument("sides", nargs="+", metavar="A B [C ...]", help="codec labels or record files/folders")
+    p.add_argument("--results", default="results/records",
+                   help="where codec labels are looked up (default results/records)")
+    p.add_argument("--format", "-f", default="md", choices=["md", "latex", "json"])
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> int:
+    from bench.compare import compare, render
+
+    text = render(compare(args.sides, args.results, seed=args.seed, alpha=args.alpha), args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_export_listening(sub) -> None:
+    p = sub.add_parser(
+        "export-listening", help="audio and configuration for a MUSHRA or A/B listening test",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the audio of N reproducibly chosen items through each codec (16-bit WAV, "
+                    "loudness untouched) and a webMUSHRA configuration (--format mushra: hidden "
+                    "reference, a 3.5 kHz low-pass and opus-6k as anchors, the codecs) or a list of A/B "
+                    "pairs (--format ab). See docs/listening.md.",
+        epilog="examples:\n  bench export-listening --format mushra -c rvq-8q -c mp3-16k --items 8 --out mushra/\n"
+               "  bench export-listening --format ab -c rvq-8q -c opus-8k --items 20 --out ab/",
+    )
+    p.add_argument("--format", "-f", choices=["mushra", "ab"], default="mushra")
+    p.add_argument("--codec", "-c", action="append", required=True, dest="codecs", help="codec spec (repeatable)")
+    p.add_argument("--items", "-n", type=int, default=8, help="how many items (a seeded subset; default 8)")
+    p.add_argument("--dataset", "-d", default="synth-speech-test", help="dataset (default synth-speech-test)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the items and the A/B order (default 0)")
+    p.add_argument("--sample-rate", type=int, default=48000,
+                   help="rate of the files written (default 48000; the content is the 16 kHz signal measured)")
+    p.add_argument("--web-prefix", default=None,
+                   help="prefix of audio paths in config.yaml (default configs/<name of --out>/)")
+    p.add_argument("--out", "-o", required=True, help="output folder")
+    p.set_defaults(func=cmd_export_listening)
+
+
+def cmd_export_listening(args) -> int:
+    from bench.listening import export_listening
+
+    manifest = export_listening(args.codecs, args.out, fmt=args.format, n_items=args.items, dataset=args.dataset,
+                                seed=args.seed, sample_rate=args.sample_rate, web_prefix=args.web_prefix,
+                                log=lambda msg: print(msg, file=sys.stderr))
+    n = len(manifest["items"])
+    what = (f"{len(manifest['pairs'])} A/B pairs" if args.format == "ab"
+            else f"{len(manifest['conditions'])} conditions per item")
+    print(f"wrote {n} items, {what}, to {args.out}" +
+          (f" ({len(manifest['failed'])} items failed: see listening.json)" if manifest["failed"] else ""))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Subcommand builders; each adds a parser and sets ``func``.
-COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_report, _add_check]
+COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_report, _add_check, _add_compare, _add_export_listening]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
 # A recipe (recipes/rvq), outside the runtime package: imported only when `bench train` is parsed.
 COMMANDS.append(__import__("bench.recipe_commands", fromlist=["_"]).recipe_command(

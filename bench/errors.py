@@ -11,9 +11,10 @@ USER_ERRORS = (ConfigError, RegistryError, ManifestError, ResultError, CodecErro
 
 
 def _late() -> tuple:
+    from bench.listening import ListeningError
     from bench.runner import RunError
 
-    return (RunError,)
+    return (RunError, ListeningError)
 
 
 USER_ERRORS = USER_ERRORS + _late()

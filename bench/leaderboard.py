@@ -8,6 +8,8 @@ with different versions are refused: their numbers are not comparable.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import html
 import io
 import json
 import math
@@ -328,19 +330,51 @@ def make_baseline(records: list[dict], tolerances: dict | None = None) -> dict:
             "tolerances": tolerances or {"default": DEFAULT_TOLERANCE}, "entries": entries}
 
 
-def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
-    """Compare records with a baseline; returns (passed, report lines)."""
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One thing the gate found: ``kind`` is WORSE, FAILURES, MISSING, VERSION, DATA, CONFIG
+    (each fails the gate) or better (reported, passes)."""
+
+    kind: str
+    label: str  # codec / dataset / task
+    metric: str | None = None
+    baseline: float | None = None
+    current: float | None = None
+    allowed: float | None = None
+    text: str = ""  # the console line
+
+    @property
+    def fails(self) -> bool:
+        return self.kind != "better"
+
+
+@dataclasses.dataclass(frozen=True)
+class GateResult:
+    ok: bool
+    findings: list[Finding]
+    n_entries: int
+    n_checked: int  # metric values compared with their baseline
+
+    def lines(self) -> list[str]:
+        return [f.text for f in self.findings] + [
+            ("PASS" if self.ok else "FAIL") + f": {self.n_entries} baseline entries checked"]
+
+
+def gate(records: list[dict], baseline: dict) -> GateResult:
+    """Compare records with a baseline: what got worse, failed more, went missing or changed."""
     if baseline.get("kind") != "bench.baseline":
         raise ResultError("not a bench baseline file (kind != 'bench.baseline')")
     tol = baseline.get("tolerances", {})
     if not baseline.get("entries"):
-        return False, ["FAIL: the baseline has no entries: nothing would be checked"]
+        return GateResult(False, [Finding("MISSING", "-", text="FAIL: the baseline has no entries: nothing would be checked")],
+                          0, 0)
     current, exact = {}, {}
     for name, recs in group_by_task(records).items():
         for r in recs:
             current[(name, r["codec"]["name"], r["dataset"]["name"])] = r
             exact[(name, r["codec"]["config_hash"], r["dataset"]["content_hash"])] = r
-    lines, ok = [], True
+    found: list[Finding] = []
+    n_checked = 0
     for entry in baseline["entries"]:
         key = (entry["task"], entry["codec"], entry["dataset"])
         label = f"{entry['codec']} / {entry['dataset']} / {entry['task']}"
@@ -348,25 +382,24 @@ def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
         # by name only to report what changed
         r = exact.get((entry["task"], entry.get("config_hash"), entry.get("dataset_hash"))) or current.get(key)
         if r is None:
-            ok = False
-            lines.append(f"MISSING  {label}: no current result")
+            found.append(Finding("MISSING", label, text=f"MISSING  {label}: no current result"))
             continue
         if r["task"]["version"] != entry["task_version"]:
-            ok = False
-            lines.append(f"VERSION  {label}: task v{r['task']['version']} vs baseline v{entry['task_version']}")
+            found.append(Finding("VERSION", label, text=f"VERSION  {label}: task v{r['task']['version']} vs "
+                                                        f"baseline v{entry['task_version']}"))
             continue
         if entry.get("dataset_hash") and r["dataset"]["content_hash"] != entry["dataset_hash"]:
-            ok = False
-            lines.append(f"DATA     {label}: the items differ from the baseline's (dataset content hash)")
+            found.append(Finding("DATA", label, text=f"DATA     {label}: the items differ from the baseline's "
+                                                     "(dataset content hash)"))
             continue
         if entry.get("config_hash") and r["codec"]["config_hash"] != entry["config_hash"]:
-            ok = False
-            lines.append(f"CONFIG   {label}: codec config or version changed ({entry['config_hash']} -> "
-                         f"{r['codec']['config_hash']}); write a new baseline on purpose if intended")
+            found.append(Finding("CONFIG", label, text=(
+                f"CONFIG   {label}: codec config or version changed ({entry['config_hash']} -> "
+                f"{r['codec']['config_hash']}); write a new baseline on purpose if intended")))
             continue
         if r["counts"]["failed"] > entry.get("failed", 0):
-            ok = False
-            lines.append(f"FAILURES {label}: {r['counts']['failed']} failed items, baseline {entry.get('failed', 0)}")
+            found.append(Finding("FAILURES", label, None, entry.get("failed", 0), r["counts"]["failed"], text=(
+                f"FAILURES {label}: {r['counts']['failed']} failed items, baseline {entry.get('failed', 0)}")))
         for m, base in entry["metrics"].items():
             if base is None:
                 continue
@@ -374,25 +407,61 @@ def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
             t = {**DEFAULT_TOLERANCE, **tol.get("default", {}), **tol.get(m, {})}
             allowed = max(t["abs"], t["rel"] * abs(base))
             if cur is None:
-                ok = False
-                lines.append(f"MISSING  {label} {m}: not measured (baseline {_fmt(base)})")
+                found.append(Finding("MISSING", label, m, base, None, allowed,
+                                     f"MISSING  {label} {m}: not measured (baseline {_fmt(base)})"))
                 continue
+            n_checked += 1
             base_failed = (entry.get("n_failed") or {}).get(m)
             cur_failed = (r["metrics"].get(m) or {}).get("n_failed", 0)
             if base_failed is not None and cur_failed > base_failed:
-                ok = False
-                lines.append(f"FAILURES {label} {m}: failed on {cur_failed} items, baseline {base_failed}")
+                found.append(Finding("FAILURES", label, m, base_failed, cur_failed, text=(
+                    f"FAILURES {label} {m}: failed on {cur_failed} items, baseline {base_failed}")))
             higher = entry["higher_is_better"].get(m, True)
             if higher is None:  # a reference level (chance), not a score: nothing to gate
                 continue
             worse_by = (base - cur) if higher else (cur - base)
             if worse_by > allowed:
-                ok = False
-                lines.append(f"WORSE    {label} {m}: {_fmt(base)} -> {_fmt(cur)} (allowed {_fmt(allowed)})")
+                found.append(Finding("WORSE", label, m, base, cur, allowed,
+                                     f"WORSE    {label} {m}: {_fmt(base)} -> {_fmt(cur)} (allowed {_fmt(allowed)})"))
             elif abs(cur - base) > allowed:
-                lines.append(f"better   {label} {m}: {_fmt(base)} -> {_fmt(cur)}")
-    lines.append(("PASS" if ok else "FAIL") + f": {len(baseline['entries'])} baseline entries checked")
-    return ok, lines
+                found.append(Finding("better", label, m, base, cur, allowed,
+                                     f"better   {label} {m}: {_fmt(base)} -> {_fmt(cur)}"))
+    ok = not any(f.fails for f in found)
+    return GateResult(ok, found, len(baseline["entries"]), n_checked)
+
+
+def check(records: list[dict], baseline: dict) -> tuple[bool, list[str]]:
+    """Compare records with a baseline; returns (passed, report lines)."""
+    result = gate(records, baseline)
+    if not result.n_entries:
+        return False, [f.text for f in result.findings]
+    return result.ok, result.lines()
+
+
+def gate_summary(result: GateResult, title: str = "bench check") -> str:
+    """The gate's result as Markdown, for a CI job summary or a pull-request comment: the verdict,
+    a table of what moved (worse first, then other failures, then improvements), and how many
+    values stayed within their tolerance."""
+    worse = [f for f in result.findings if f.fails]
+    better = [f for f in result.findings if not f.fails]
+    verdict = "PASS" if result.ok else "FAIL"
+    head = (f"## {_md(title)}: {verdict}\n\n"
+            f"{result.n_entries} baseline entries, {result.n_checked} metric values compared: "
+            f"{sum(f.kind == 'WORSE' for f in worse)} worse, {len(better)} better, "
+            f"{len(worse) - sum(f.kind == 'WORSE' for f in worse)} other problems.\n")
+    if not result.findings:
+        return head + "\nNothing moved beyond its tolerance.\n"
+    rows = ["", "| | result | metric | baseline | now | change | allowed |", "|---|---|---|---:|---:|---:|---:|"]
+    for f in worse + better:
+        mark = {"WORSE": ":x: worse", "better": ":white_check_mark: better"}.get(f.kind, f":warning: {f.kind.lower()}")
+        change = (f"{f.current - f.baseline:+.4g}" if f.baseline is not None and f.current is not None else "-")
+        detail = f.metric or _md(f.text.split(": ", 1)[-1])
+        rows.append(f"| {mark} | {_md(f.label)} | {_md(detail) if f.metric else detail} | {_fmt(f.baseline)} | "
+                    f"{_fmt(f.current)} | {change} | {_fmt(f.allowed)} |")
+    n_moved = sum(1 for f in result.findings if f.metric and f.kind in ("WORSE", "better"))
+    rows += ["", f"{result.n_checked - n_moved} other metric values within tolerance. "
+                 "Generated by `bench check --summary`."]
+    return head + "\n".join(rows) + "\n"
 
 
 def load_baseline(path: str) -> dict:

@@ -16,6 +16,8 @@ Layout of a record (``schema_version`` 2)::
       "counts":  {requested, measured, failed, failure_reasons: {reason: n}, input_notes: {note: n}},
       "metrics": {metric: {value, ci_low, ci_high, n, n_failed, higher_is_better, unit, failures}},
       "extra":   {...task-specific corpus-level results (per-group tables, trial lists)...},
+      "items":   {id: [item ids], values: {metric: [per-item value or null]}} (optional: records
+                  written before it have none; ``bench compare`` pairs items through it),
       "provenance": {bench_version, git_commit, python, platform, packages: {name: version}},
       "timing":  {seconds per stage, summed over items}
     }
@@ -115,6 +117,7 @@ def _clean(obj: Any) -> Any:
 def make_record(
     *, codec: dict, task: dict, dataset: dict, seed: int, limit: int | None, counts: dict,
     metrics: dict, extra: dict | None = None, timing: dict | None = None, run: dict | None = None,
+    items: dict | None = None,
 ) -> dict[str, Any]:
     record = _clean({
         "schema_version": SCHEMA_VERSION,
@@ -131,9 +134,23 @@ def make_record(
         "run": run or {},
         "provenance": provenance(),
         "timing": timing or {},
+        **({"items": items} if items is not None else {}),
     })
     validate(record)
     return record
+
+
+def item_section(item_ids: list[str], values: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
+    """The record's per-item values: item ids in run order and, for each metric with at least one
+    number, one value per item (None where the item or the metric failed, or where the task keeps
+    no per-item value of it). What paired comparisons (``bench compare``) read."""
+    out: dict[str, list] = {}
+    for m in metrics:
+        col = [v.get(m) if isinstance(v.get(m), (int, float)) and not isinstance(v.get(m), bool) else None
+               for v in values]
+        if any(x is not None for x in col):
+            out[m] = [float(x) if x is not None and math.isfinite(x) else None for x in col]
+    return {"id": [str(i) for i in item_ids], "values": out}
 
 
 def portable_path(path: str) -> str:
@@ -245,6 +262,14 @@ def validate(record: dict, version: int = SCHEMA_VERSION) -> None:
         for key in keys:
             if key not in record[section]:
                 raise ResultError(f"malformed record: {section}.{key} is missing")
+    items = record.get("items")
+    if items is not None:
+        ids = items.get("id") if isinstance(items, dict) else None
+        if not isinstance(ids, list) or not isinstance(items.get("values"), dict):
+            raise ResultError("malformed record: items needs an id list and a values object")
+        for name, col in items["values"].items():
+            if not isinstance(col, list) or len(col) != len(ids):
+                raise ResultError(f"malformed record: items.values.{name} is not a list of {len(ids)} values")
     for name, mv in record["metrics"].items():
         if not isinstance(mv, dict):
             raise ResultError(f"malformed record: metrics.{name} is not an object")
@@ -283,6 +308,7 @@ class Record:
     extra: dict[str, Any]
     provenance: dict[str, Any]
     timing: dict[str, Any]
+    items: dict[str, Any] | None = None  # per-item values (see item_section); None in older records
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Record":
@@ -292,11 +318,14 @@ class Record:
         return cls(schema_version=data["schema_version"], created=data.get("created", ""), codec=data["codec"],
                    task=data["task"], dataset=data["dataset"], seed=data.get("seed", 0), limit=data.get("limit"),
                    run=data["run"], counts=data["counts"], metrics=metrics, extra=data.get("extra") or {},
-                   provenance=data.get("provenance") or {}, timing=data.get("timing") or {})
+                   provenance=data.get("provenance") or {}, timing=data.get("timing") or {},
+                   items=data.get("items"))
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["metrics"] = {k: dataclasses.asdict(v) for k, v in self.metrics.items()}
+        if out["items"] is None:
+            del out["items"]
         return {"kind": "bench.result", **out}
 
 

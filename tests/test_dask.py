@@ -155,7 +155,7 @@ def test_a_poisoned_item_is_recorded_as_failed(tmp_path):
 @pytest.mark.slow
 def test_the_driver_killed_then_resumed(tmp_path):
     args = [sys.executable, "-m", "bench", "run", "--codec", "mulaw-4bit", "--dataset", "synthetic",
-            "--executor", "dask", "--workers", "2", "--no-progress", "--out", str(tmp_path)]
+            "--task", "reconstruction", "--executor", "dask", "--workers", "2", "--no-progress", "--out", str(tmp_path)]
     db = tmp_path / "bench.sqlite"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=REPO)
     children: set[int] = set()

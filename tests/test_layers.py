@@ -16,6 +16,7 @@ LAYERS = {
     "bench.tasks": 4,
     "bench.testing": 5, "bench.run": 5,
     "bench.runner": 6, "bench.leaderboard": 6, "bench.report": 6,  # report: the site; its page look is shared with leaderboard
+    "bench.suite": 6, "bench.scorecard": 6, "bench.compare": 6, "bench.listening": 6,  # what `bench run/compare/export-listening` add
     "bench.errors": 7, "bench.cli": 7, "bench.recipe_commands": 7, "bench.__main__": 7, "bench": 7,
     "bench.datasets.data_cli": 7,  # the `bench data` command: CLI code kept beside the datasets
 }

@@ -81,7 +81,7 @@ def _rows(db):
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_identical_numbers(tmp_path):
     args = [sys.executable, "-m", "bench", "run", "--codec", "mulaw-4bit", "--dataset", "synthetic",
-            "--no-progress"]
+            "--task", "reconstruction", "--no-progress"]
     ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(args + ["--out", str(ref_dir)], check=True, capture_output=True)
     db = killed_dir / "bench.sqlite"

@@ -13,7 +13,7 @@ from bench.codecs.base import Codec
 from bench.datasets import DEFAULT_DATASET
 from bench.datasets.base import Dataset, Item, dataset_hash
 from bench.metrics.stats import ratio_interval
-from bench.results import (ResultError, load_record, make_record, portable_config, portable_spec, record_filename,
+from bench.results import (ResultError, item_section, load_record, make_record, portable_config, portable_spec, record_filename,
                            save_record)
 from bench.run.options import RunError, RunOptions, run_key
 from bench.store import Store
@@ -100,7 +100,8 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
             counts={"requested": len(items), "measured": measured, "failed": len(items) - measured,
                     "failure_reasons": dict(sorted(reasons.items())),
                     "input_notes": dict(sorted(input_notes.items()))},
-            metrics=metrics, extra=extra,
+            metrics=metrics, extra=extra, items=item_section([r.item_id for r in rows], [r.values for r in rows],
+                                                             [m.name for m in task.metrics]),
             timing={"codec_seconds": dict(codec_timing), "task_seconds": task_seconds},
             run={**opts.key_parts(), "key": chash, "workers": opts.workers, "timeout_s": opts.timeout,
                  "isolated": opts.isolated(), "executor": opts.executor_kind(), "scheduler": opts.scheduler},

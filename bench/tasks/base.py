@@ -109,6 +109,31 @@ class Task:
     Config: ClassVar[type] = NoConfig
     #: Items per ``measure_batch`` call; tasks whose model runs faster on batches raise it.
     batch_size: ClassVar[int] = 1
+    #: The dataset ``bench run`` measures this task on when no ``--dataset`` is given (a dataset
+    #: spec, e.g. "synth-speech-test"); None: the run's default dataset. See bench/suite.py.
+    default_dataset: ClassVar[str | None] = None
+    #: Modules the task imports when it loads (its extra's backends); ``bench run`` without
+    #: ``--task`` runs only tasks whose modules are all importable.
+    needs_modules: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this task cannot run here (a module of its extra is missing), or None. Looks
+        modules up without importing them."""
+        import importlib.util
+
+        missing = []
+        for module in cls.needs_modules:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(module)
+        if not missing:
+            return None
+        hint = f" (pip install 'bench[{cls.extra}]')" if cls.extra else ""
+        return f"needs {', '.join(missing)}{hint}"
 
     def __init__(self, config: Any = None, *, name: str | None = None):
         self.config = config if config is not None else self.Config()

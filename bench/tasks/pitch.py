@@ -122,6 +122,8 @@ def _round(values: list[float] | None) -> list[float] | None:
 
 class Pitch(Task):
     name = "pitch"
+    default_dataset = "synth-speech"  # the whole corpus: its classifiers train on one split and test on the other
+    needs_modules = ('parselmouth', 'sklearn')
     version = "2"
     description = ("F0 RMSE (cents; all frames and without >50% errors), gross pitch and voicing errors, "
                    "F0 correlation; pitch class and accent kept in reconstructions")

@@ -340,6 +340,8 @@ def _accuracy_specs() -> tuple[MetricSpec, ...]:
 
 class Probe(Task):
     name = "probe"
+    default_dataset = "synth-speech"  # the whole corpus: its classifiers train on one split and test on the other
+    needs_modules = ('parselmouth', 'sklearn')
     version = "2"
     description = ("linear probes on hashed token n-grams: pitch class, accent, speaker; "
                    "frame-level F0 regression")

@@ -17,6 +17,8 @@ from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, Task
 
 class Reconstruction(Task):
     name = "reconstruction"
+    default_dataset = "synth-speech-test"  # the test split: speakers and sentences the rvq codec never saw
+    needs_modules = ('pesq', 'pystoi')
     #: 2: mcd is the SPTK mel-cepstral distortion (mcep, alpha 0.42, order 24); it was a distance
     #: of DCT cepstra of an 80-band mel filterbank, 2-3x smaller on the same audio. mel_l1 unchanged.
     version = "2"

@@ -66,6 +66,8 @@ class SpeakerConfig:
 
 class Speaker(Task):
     name = "speaker"
+    default_dataset = "synth-speech-test"  # the test split: speakers and sentences the rvq codec never saw
+    needs_modules = ('resemblyzer', 'webrtcvad', 'torch')
     version = "2"
     description = "speaker similarity (cosine of embeddings) and verification EER on reconstructions"
     requires = frozenset({"reference", "reconstruction", "labels"})

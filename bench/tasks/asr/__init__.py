@@ -131,6 +131,8 @@ def asr_provenance(config: AsrConfig) -> dict[str, Any]:
 # -- the task ------------------------------------------------------------------------------------
 class Asr(Task):
     name = "asr"
+    default_dataset = "synth-speech-test"  # the test split: speakers and sentences the rvq codec never saw
+    needs_modules = ('faster_whisper', 'ctranslate2', 'jiwer')
     version = "2"
     description = "Whisper WER/CER of the reconstruction, of the original, and the difference"
     requires = frozenset({"reference", "reconstruction", "text"})
