@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -31,7 +29,9 @@ from typing import Any, Callable
 import numpy as np
 
 # the same processing as synth-speech: resample, trim, peak-normalise, quantize; Praat F0
-from recipes.synth_speech.build import compare, median_f0, postprocess, write_sums
+from recipes.synth_speech.build import (  # one espeak-ng pipeline for both built-in sets
+    check_tools, compare, median_f0, postprocess, synthesize, tool_versions, write_sums,
+)
 
 CORPUS = "minimal-pairs"
 VERSION = "v1"
@@ -162,51 +162,13 @@ def word_phonemes(recipe: dict[str, Any]) -> dict[str, dict[str, dict[str, str]]
 # --- build and compare -------------------------------------------------------------------------
 
 
-def check_tools() -> None:
-    if shutil.which("espeak-ng") is None:
-        raise BuildError("espeak-ng is not installed: apt-get install espeak-ng")
-    try:
-        import parselmouth  # noqa: F401
-    except ImportError:
-        raise BuildError("praat-parselmouth is not installed: pip install 'bench[probe]'") from None
-
-
-def synthesize(item: PlannedItem, recipe: dict[str, Any]) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    cmd = ["espeak-ng", "-v", item.voice, "-p", str(item.espeak_pitch), "-s", str(recipe["speed_wpm"]),
-           "--stdout", item.text]
-    out = subprocess.run(cmd, capture_output=True, timeout=60)
-    if out.returncode != 0 or not out.stdout:
-        raise BuildError(f"espeak-ng failed for {item.id}: {out.stderr.decode(errors='replace').strip()}")
-    wave, sr = sf.read(io.BytesIO(out.stdout), dtype="float32", always_2d=True)
-    return wave[:, 0], int(sr)
-
-
-def tool_versions() -> dict[str, Any]:
-    import parselmouth
-    import soundfile
-    import soxr
-
-    text = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=10).stdout
-    match = re.search(r"text-to-speech:\s*(\S+)", text or "")
-    return {
-        "espeak-ng": match.group(1) if match else None,
-        "soxr": getattr(soxr, "__version__", None),
-        "soundfile": getattr(soundfile, "__version__", None),
-        "libsndfile": getattr(soundfile, "__libsndfile_version__", None),
-        "numpy": np.__version__,
-        "praat-parselmouth": parselmouth.__version__,
-    }
-
-
 def build(out_dir: str, recipe: dict[str, Any] | None = None,
           log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
     """Generate the set into ``out_dir`` (audio/, manifest.jsonl, recipe.json, SHA256SUMS)."""
     import soundfile as sf
 
     recipe = copy.deepcopy(recipe or RECIPE)
-    check_tools()
+    check_tools(recipe)
     phonemes = word_phonemes(recipe)
     if recipe.get("phonemes") and recipe["phonemes"] != phonemes:
         changed = sorted(w for w in phonemes if recipe["phonemes"].get(w) != phonemes[w])
@@ -235,7 +197,7 @@ def build(out_dir: str, recipe: dict[str, Any] | None = None,
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     recipe["words"] = [list(w) for w in WORDS]
     recipe["phonemes"] = phonemes
-    recipe["tools"] = tool_versions()
+    recipe["tools"] = tool_versions(recipe)
     recipe["n_items"] = len(rows)
     with open(os.path.join(out_dir, "recipe.json"), "w", encoding="utf-8") as fh:
         json.dump(recipe, fh, indent=2, ensure_ascii=False)

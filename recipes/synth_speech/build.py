@@ -212,7 +212,7 @@ def tool_versions(recipe: dict[str, Any]) -> dict[str, Any]:
         versions["praat"] = getattr(parselmouth, "PRAAT_VERSION", None)
     except ImportError:
         versions["praat-parselmouth"] = None
-    if any(recipe["mbrola_speakers"].values()):
+    if any(recipe.get("mbrola_speakers", {}).values()):
         versions["mbrola"] = _deb_version("mbrola")
         for split in recipe["mbrola_speakers"].values():
             for voice, _, _ in split:
@@ -238,7 +238,7 @@ def check_tools(recipe: dict[str, Any]) -> None:
         import parselmouth  # noqa: F401
     except ImportError:
         raise BuildError("praat-parselmouth is not installed: pip install 'bench[probe]'") from None
-    if any(recipe["mbrola_speakers"].values()):
+    if any(recipe.get("mbrola_speakers", {}).values()):
         if shutil.which("mbrola") is None:
             raise BuildError("mbrola is not installed. " + MBROLA_HINT)
         for split in recipe["mbrola_speakers"].values():
