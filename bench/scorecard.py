@@ -61,8 +61,8 @@ ROWS: tuple[ScoreRow, ...] = (
     ScoreRow("accent ABX on tokens", "abx", "accent_abx_tokens", chance="abx_chance", provisional=True),
     ScoreRow("accent ABX on decoded audio", "abx", "accent_abx_audio", chance="abx_chance", provisional=True),
     ScoreRow("pitch ABX on tokens", "abx", "pitch_abx_tokens", chance="abx_chance", provisional=True),
-    ScoreRow("tokens: unigram entropy (bits/token)", "tokens", "unigram_entropy", digits=2, provisional=True),
-    ScoreRow("tokens: n-gram LM (bits/s)", "tokens", "ngram_bits_per_s", digits=0, provisional=True),
+    ScoreRow("tokens: unigram entropy (bits/token)", "tokens", "unigram_entropy", digits=2),
+    ScoreRow("tokens: 4-gram Kneser-Ney LM (kbps)", "tokens", "ngram_kbps", digits=2),
 )
 
 

@@ -76,6 +76,9 @@ class Codec:
     #: True when the number of token frames depends on the content, not only the length (MP3's
     #: bit reservoir): the conformance checks then skip the frame-count rule.
     variable_frame_count: ClassVar[bool] = False
+    #: True when :meth:`encode_batch` really encodes several inputs in one padded batch (and the
+    #: tokens task's padding check applies); the default ``encode_batch`` encodes one by one.
+    supports_batch: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # One rule for loading: a codec loads itself on first use. encode/decode of every
@@ -189,6 +192,16 @@ class Codec:
     def decode(self, tokens: np.ndarray) -> np.ndarray:
         """Tokens int64 ``[K, T]`` -> float32 mono samples at ``sample_rate``."""
         raise NotImplementedError
+
+    def encode_batch(self, waves: list[np.ndarray]) -> list[EncodeResult]:
+        """Several inputs at once, one result per input with the frames of that input alone.
+
+        A codec with ``supports_batch = True`` zero-pads the inputs to the longest and encodes
+        them in one call (what a training data loader does); the tokens of each input should
+        not depend on the batch it is in (bench.testing.check_padding_invariant). This default
+        encodes them one by one.
+        """
+        return [self.encode(w) for w in waves]
 
 
 def _loads_first(fn: Any) -> Any:

@@ -122,7 +122,7 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings
         if output.status == "ok":
             contexts[i] = ItemContext(
                 item_id=job.item.id, reference=ref16, reconstruction=output.recon, tokens=output.tokens,
-                labels=job.item.labels(), lag=output.lag, item_hash=job.item_hash,
+                labels=job.item.labels(), lag=output.lag, item_hash=job.item_hash, codec=codec,
             )
     for key, task in tasks.items():
         idx = [i for i, job in enumerate(jobs) if key in job.task_keys]

@@ -32,3 +32,7 @@ TASKS.register(
     "abx", "bench.tasks.abx:Abx", aliases=("minimal-pairs-abx",),
     description="model-free ABX on minimal pairs: accent and pitch class, tokens and decoded audio (chance 0.5)",
 )
+TASKS.register(
+    "tokens", "bench.tasks.tokens:Tokens", aliases=("token-stats", "lm-cost"),
+    description="tokens/s, bitrates, unigram entropy, codebook use, Kneser-Ney LM bits/s, token stability",
+)

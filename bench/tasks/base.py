@@ -38,6 +38,7 @@ class ItemContext:
     labels: dict[str, Any]  # text, speaker and the dataset's attributes
     lag: int = 0  # samples the reconstruction was shifted by (at 16 kHz)
     item_hash: str = ""  # content hash of the item: a key for task-side caches
+    codec: Any = None  # the run's codec (loaded), for tasks that re-encode (tokens: stability)
 
 
 @dataclasses.dataclass(frozen=True)

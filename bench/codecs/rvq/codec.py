@@ -36,6 +36,7 @@ class RVQ(Codec):
     #: 5: fine-tuned further on a larger supplement (step 50,000), a new checkpoint.
     version = "5"
     extra = "torch"
+    supports_batch = True
 
     def __init__(self, config: Any = None, *, name: str | None = None):
         super().__init__(config, name=name)
@@ -102,6 +103,22 @@ class RVQ(Codec):
         x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).view(1, 1, -1)
         codes = self._model.encode(x, self.config.n_q)  # [n_q, 1, T]
         return EncodeResult(tokens=codes[:, 0, :].numpy().astype(np.int64))
+
+    def encode_batch(self, waves: list[np.ndarray]) -> list[EncodeResult]:
+        """One zero-padded batch ``[B, 1, max n]``; each result keeps ``ceil(n / hop)`` frames."""
+        if not self._loaded:
+            self.load()
+        torch = self._torch
+        if not waves:
+            return []
+        longest = max(len(w) for w in waves)
+        batch = np.zeros((len(waves), 1, longest), dtype=np.float32)
+        for i, w in enumerate(waves):
+            batch[i, 0, : len(w)] = w
+        codes = self._model.encode(torch.from_numpy(batch), self.config.n_q)  # [n_q, B, T]
+        hop = self.model_config.hop
+        return [EncodeResult(tokens=codes[:, i, : -(-len(w) // hop)].numpy().astype(np.int64))
+                for i, w in enumerate(waves)]
 
     def decode(self, tokens: np.ndarray) -> np.ndarray:
         torch = self._torch
