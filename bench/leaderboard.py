@@ -168,6 +168,13 @@ def leaderboard(records: list[dict], fmt: str = "md", task: str | None = None,
     parts = []
     for name, recs in groups.items():
         names = _metric_names(recs, metrics)
+        sections = recs[0]["task"].get("metric_sections") if metrics is None and fmt != "csv" else None
+        if sections:  # a wide task (tokens) declares its tables: [[title, metric names], ...]
+            for title, members in sections:
+                shown = [m for m in members if m in names]
+                if shown:
+                    parts.append(render(f"{name} / {title}", recs[0]["task"]["version"], recs, shown))
+            continue
         parts.append(render(name, recs[0]["task"]["version"], recs, names))
     if fmt == "html":
         return html_page(parts)
@@ -297,7 +304,10 @@ def html_table(recs: list[dict], names: list[str], link: Any = None, box: bool =
 def _html(task: str, version: str, recs: list[dict], names: list[str]) -> str:
     from bench.report.page import esc
 
-    return (f'<section class="task"><h2 id="task-{esc(task)}">{esc(task)} <span class="note">v{esc(version)}</span></h2>\n'
+    import re
+
+    anchor = re.sub(r"[^A-Za-z0-9_.-]+", "-", task)
+    return (f'<section class="task"><h2 id="task-{esc(anchor)}">{esc(task)} <span class="note">v{esc(version)}</span></h2>\n'
             + html_table(recs, names) + "</section>\n")
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench.audio import METRIC_SR, resample
-from bench.metrics.stats import bootstrap_interval, ratio_interval
+from bench.metrics.stats import percentile_interval, ratio_interval
 from bench.metrics.tokens import (KneserNey, entropy_bits, mismatch_rate, normalized_edit_distance,
                                   symbol_counts)
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task, summarize_metric
@@ -69,7 +69,7 @@ def _specs() -> tuple[MetricSpec, ...]:
         MetricSpec("tokens_per_s", "tok/s", None, "tokens per second of audio, all streams (K x frames / s)"),
         MetricSpec("declared_kbps", "kbps", None, "nominal bitrate: frame rate x sum of log2 vocabulary sizes"),
         MetricSpec("measured_kbps", "kbps", None, "frames actually emitted x bits per frame / duration"),
-        MetricSpec("payload_kbps", "kbps", None, "the codec's true compressed payload (codecs that have one)"),
+        MetricSpec("payload_rate_kbps", "kbps", None, "the codec's true compressed payload (codecs that have one)"),
         MetricSpec("unigram_entropy", "bits/token", None, "empirical unigram entropy, pooled over items, mean over streams"),
         MetricSpec("unigram_perplexity", "", None, "2 ** unigram_entropy"),
         MetricSpec("unigram_kbps", "kbps", False, "rate of an ideal unigram entropy coder: sum over streams of entropy x frame rate"),
@@ -120,14 +120,16 @@ class Tokens(Task):
     default_dataset = "synth-speech"  # the whole corpus: the LM trains on the train split, scores the test split
     Config = TokensConfig
     metrics = _specs()
-    #: Leaderboard sections (one table each): title -> metric names.
-    metric_sections = {
-        "rate and vocabulary": ["tokens_per_s", "declared_kbps", "measured_kbps", "payload_kbps", "unigram_entropy",
-                                "unigram_perplexity", "unigram_kbps", "codebook_utilisation", "dead_codes"],
-        "language-model cost": ["ngram_bits_per_token", "ngram_kbps", "transformer_bits_per_token", "transformer_kbps"],
-        "stability: edit distance": [f"ned_{c}" for c in CONDITIONS],
-        "stability: mismatch rate": [f"mismatch_{c}" for c in CONDITIONS],
-    }
+    #: Leaderboard sections (one table each), in order: [title, metric names].
+    metric_sections = [
+        ["rate and vocabulary", ["tokens_per_s", "declared_kbps", "measured_kbps", "payload_rate_kbps",
+                                 "unigram_entropy", "unigram_perplexity", "unigram_kbps", "codebook_utilisation",
+                                 "dead_codes"]],
+        ["language-model cost", ["ngram_bits_per_token", "ngram_kbps", "transformer_bits_per_token",
+                                 "transformer_kbps"]],
+        ["stability: edit distance", [f"ned_{c}" for c in CONDITIONS]],
+        ["stability: mismatch rate", [f"mismatch_{c}" for c in CONDITIONS]],
+    ]
 
     def __init__(self, config: Any = None, *, name: str | None = None):
         super().__init__(config, name=name)
@@ -168,15 +170,15 @@ class Tokens(Task):
             base = codec.encode(x)
         except Exception as exc:  # noqa: BLE001 - recorded, never scored
             base = None
-            values["payload_kbps"] = Failed(f"re-encode failed: {type(exc).__name__}: {exc}")
+            values["payload_rate_kbps"] = Failed(f"re-encode failed: {type(exc).__name__}: {exc}")
         if base is not None:
-            values["payload_kbps"] = (Failed("the codec reports no payload size") if base.payload_bytes is None
+            values["payload_rate_kbps"] = (Failed("the codec reports no payload size") if base.payload_bytes is None
                                       else 8.0 * base.payload_bytes / (len(x) / codec.sample_rate) / 1000.0)
         if not self.config.stability or split is not None and split != self.config.test_split:
             return Measurement(values, extras)
         if base is None:
             for cond in CONDITIONS:
-                values[f"ned_{cond}"] = values[f"mismatch_{cond}"] = values["payload_kbps"]
+                values[f"ned_{cond}"] = values[f"mismatch_{cond}"] = values["payload_rate_kbps"]
             return Measurement(values, extras)
         ref = np.asarray(base.tokens, dtype=np.int64)
         for cond in CONDITIONS:
@@ -335,12 +337,20 @@ class Tokens(Task):
         rate = frames.sum() / dur.sum()
         rate_rep = (W @ frames) / (W @ dur)
         sumH_rep = H_rep.sum(axis=1)
-        q = lambda a: (float(np.quantile(a, 0.025)), float(np.quantile(a, 0.975)))  # noqa: E731
+        def q(est: float, reps: np.ndarray) -> tuple[float, float]:
+            # plug-in entropy of a resample is biased low (a resample repeats items, so it sees
+            # fewer distinct codes): the percentile interval is shifted by the bootstrap's bias
+            # estimate (mean of the replicates minus the estimate) so that it brackets the estimate
+            lo, hi = percentile_interval(reps)
+            bias = float(np.mean(reps)) - est
+            return (lo - bias, hi - bias)
+
         vocab_arr = np.asarray(vocab, dtype=np.float64)
+        Hm = float(H.mean())
         return {
-            "entropy": float(H.mean()), "entropy_ci": q(H_rep.mean(axis=1)),
-            "perplexity": float(2 ** H.mean()), "perplexity_ci": q(2 ** H_rep.mean(axis=1)),
-            "kbps": float(H.sum() * rate / 1000.0), "kbps_ci": q(sumH_rep * rate_rep / 1000.0),
+            "entropy": Hm, "entropy_ci": q(Hm, H_rep.mean(axis=1)),
+            "perplexity": float(2 ** Hm), "perplexity_ci": q(2 ** Hm, 2 ** H_rep.mean(axis=1)),
+            "kbps": float(H.sum() * rate / 1000.0), "kbps_ci": q(H.sum() * rate / 1000.0, sumH_rep * rate_rep / 1000.0),
             "utilisation": float(np.mean(used / vocab_arr)), "dead_codes": float((vocab_arr - used).sum()),
             "per_stream_entropy": [round(float(h), 4) for h in H], "per_stream_used": [int(u) for u in used],
             "frames_per_s": float(rate), "n_items": n,
@@ -351,7 +361,7 @@ class Tokens(Task):
         spec = {m.name: m for m in self.metrics}
         n = len(rows)
         out: dict[str, MetricValue] = {}
-        for name in ("tokens_per_s", "declared_kbps", "measured_kbps", "payload_kbps"):
+        for name in ("tokens_per_s", "declared_kbps", "measured_kbps", "payload_rate_kbps"):
             out[name] = summarize_metric(spec[name], rows, seed)
         for cond in CONDITIONS:
             for prefix in ("ned_", "mismatch_"):
