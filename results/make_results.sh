@@ -13,6 +13,7 @@ BASELINES="identity mulaw-12bit mulaw-10bit mulaw-8bit mulaw-6bit mulaw-5bit mul
   dct-q2 dct-q3 dct-q4 dct-q6 dct-q8 dct-q4-k16 dct-q4-k32 dct-q4-k64"
 RVQ="rvq-1q rvq-2q rvq-3q rvq-4q rvq-5q rvq-6q rvq-7q rvq-8q"
 ABX="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
+TOKENS="identity pcm16 mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
 SUBSET="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-8k mp3-16k opus-8k opus-16k codec2-1200 codec2-3200
   dct-q4 dct-q4-k32 rvq-1q rvq-4q rvq-8q"
 
@@ -31,6 +32,8 @@ bench run $(args $(available $SUBSET)) -t asr -t speaker -d synth-speech-test -j
 bench run $(args $(available $SUBSET)) -t pitch -t probe -d synth-speech -j "$J" --out "$OUT" --no-progress
 # 4. the "tomato" test: accent and pitch-class ABX on the minimal pairs (about 2 minutes)
 bench run $(args $(available $ABX)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
+# 5. tokens as an LM sees them: rates, entropy, Kneser-Ney LM cost (train -> test split), stability
+bench run $(args $(available $TOKENS)) -t tokens -d synth-speech -j "$J" --out "$OUT" --no-progress
 
 rm -rf results/records && mkdir -p results/records
 cp "$OUT"/results/*.json results/records/
