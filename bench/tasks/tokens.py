@@ -269,12 +269,16 @@ class Tokens(Task):
         dur = np.array([float(r.extras["dur"]) for r in test])
         ntok = np.array([float(r.extras["tok"].size) for r in test])
         ngram = {}
+        frames = float(sum(r.extras["tok"].shape[1] for r in test))
         for n in range(1, self.config.order + 1):
             bits = np.zeros(len(test))
+            per_stream = []
             for k, v in enumerate(vocab):
                 model = KneserNey(n, v).fit([r.extras["tok"][k].astype(np.int64) for r in train])
-                bits += np.array([model.bits(r.extras["tok"][k].astype(np.int64)).sum() for r in test])
-            ngram[n] = self._lm_figures(bits, ntok, dur, seed)
+                b = np.array([model.bits(r.extras["tok"][k].astype(np.int64)).sum() for r in test])
+                bits += b
+                per_stream.append(round(float(b.sum() / frames), 4))
+            ngram[n] = {**self._lm_figures(bits, ntok, dur, seed), "per_stream_bits_per_token": per_stream}
         out["ngram"] = ngram
         if self.config.transformer_lm:
             from bench.metrics.token_lm import RECIPE, transformer_bits
