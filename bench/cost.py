@@ -9,8 +9,8 @@ For each codec (all on the CPU):
   and 2), with BLAS/OpenMP pools limited by ``threadpoolctl`` and torch's intra-op threads set
   when torch is loaded. Timings depend on the machine and its load: state both with the table.
 * **Algorithmic latency** (impulse response of the whole encode-decode chain). Decode
-  ``silence`` and ``silence + impulse at t`` (amplitude 0.5, ``t`` at 8 positions spread over one
-  token frame near the clip's middle) and find the earliest output sample where the two differ
+  ``silence`` and ``silence + impulse at t`` (amplitude 0.5, ``t`` at 16 positions spread over one
+  token frame, and at least 40 ms, near the clip's middle) and find the earliest output sample where the two differ
   by more than ``tolerance``. ``offset = that index - t`` (ms): positive, the output answers
   late (a delay); negative, output *before* the impulse depends on it, so a streaming version
   would have to wait for that much future input (look-ahead: frame blocking, overlapping
@@ -99,18 +99,21 @@ def real_time_factors(codec, seconds: float = 5.0, repeats: int = 5, thread_coun
     return out
 
 
-def impulse_latency(codec, tolerance: float = 1e-4, positions: int = 8, seconds: float = 1.0) -> dict[str, Any]:
+def impulse_latency(codec, tolerance: float = 1e-4, positions: int = 16, seconds: float = 1.0,
+                    span_s: float = 0.04) -> dict[str, Any]:
     """Algorithmic latency from the impulse test (see the module docstring)."""
     codec.load()
     sr = codec.sample_rate
     n = int(seconds * sr)
-    hop = max(1, int(round(codec.hop_length)))
+    # positions cover one token frame, and at least span_s: the tokens of byte-stream codecs (MP3,
+    # Opus) are bytes, 1 ms apart, while their packets are 20-36 ms long
+    span = max(1, int(round(codec.hop_length)), int(span_s * sr))
     silence = np.zeros(n, dtype=np.float32)
     base = np.asarray(codec.decode(codec.encode(silence).tokens), dtype=np.float64)
     offsets, reaches_start, unanswered = [], False, 0
     start = n // 2
     for j in range(positions):
-        t = start + (j * hop) // positions
+        t = start + (j * span) // positions
         x = silence.copy()
         x[t] = 0.5
         y = np.asarray(codec.decode(codec.encode(x).tokens), dtype=np.float64)
