@@ -380,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: Subcommand builders; each adds a parser and sets ``func``.
 COMMANDS = [_add_list, _add_run, _add_leaderboard, _add_report, _add_check, _add_compare, _add_export_listening]
 COMMANDS.append(__import__("bench.datasets.data_cli", fromlist=["_"]).add_data_command)
+COMMANDS.append(__import__("bench.cost", fromlist=["_"]).add_cost_command)
 # A recipe (recipes/rvq), outside the runtime package: imported only when `bench train` is parsed.
 COMMANDS.append(__import__("bench.recipe_commands", fromlist=["_"]).recipe_command(
     "train", "recipes.rvq.cli:add_train_command", help="train one of our own codecs (rvq)"))

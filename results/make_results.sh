@@ -11,6 +11,8 @@ BASELINES="identity mulaw-12bit mulaw-10bit mulaw-8bit mulaw-6bit mulaw-5bit mul
   mp3-8k mp3-16k mp3-24k mp3-32k mp3-64k opus-6k opus-8k opus-12k opus-16k opus-24k
   codec2-700 codec2-1200 codec2-1600 codec2-2400 codec2-3200
   dct-q2 dct-q3 dct-q4 dct-q6 dct-q8 dct-q4-k16 dct-q4-k32 dct-q4-k64"
+# training-free DSP tokenizers (docs/dsp-tokenizers.md): every task but abx
+DSP="dmel-80x4 dmel-80x8 dmel-80x16 world-2.9k world-5.3k world-8.3k"
 RVQ="rvq-1q rvq-2q rvq-3q rvq-4q rvq-5q rvq-6q rvq-7q rvq-8q"
 ABX="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
 TOKENS="identity pcm16 mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
@@ -25,11 +27,11 @@ available() {  # drop presets that `bench list` marks unavailable (e.g. no RVQ c
 args() { for c in "$@"; do printf -- '-c %s ' "$c"; done; }
 
 # 1. reconstruction of every preset on the test split (speakers and sentences unseen by rvq)
-bench run $(args $(available $BASELINES $RVQ)) -t reconstruction -d synth-speech-test -j "$J" --out "$OUT" --no-progress
+bench run $(args $(available $BASELINES $RVQ $DSP)) -t reconstruction -d synth-speech-test -j "$J" --out "$OUT" --no-progress
 # 2. intelligibility and speaker on the test split, for a representative subset
-bench run $(args $(available $SUBSET)) -t asr -t speaker -d synth-speech-test -j "$J" --out "$OUT" --no-progress
+bench run $(args $(available $SUBSET $DSP)) -t asr -t speaker -d synth-speech-test -j "$J" --out "$OUT" --no-progress
 # 3. pitch and accent: preserved, and readable from tokens (classifiers need both splits)
-bench run $(args $(available $SUBSET)) -t pitch -t probe -d synth-speech -j "$J" --out "$OUT" --no-progress
+bench run $(args $(available $SUBSET $DSP)) -t pitch -t probe -d synth-speech -j "$J" --out "$OUT" --no-progress
 # 4. the "tomato" test: accent and pitch-class ABX on the minimal pairs (about 2 minutes)
 bench run $(args $(available $ABX)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
 # 5. tokens as an LM sees them: rates, entropy, Kneser-Ney LM cost (train -> test split), stability

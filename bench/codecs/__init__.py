@@ -104,3 +104,22 @@ for _bits, _keep, _nominal in ((2, 0, 30.5), (3, 0, 50.0), (4, 0, 67.6), (6, 0, 
                     + (f"{_keep} of 320 kept" if _keep else "all 320 kept")
                     + f" per 20 ms: {_nominal:g} kbps nominal, payload = LZMA of the tokens",
     )
+
+# Training-free DSP tokenizers (issue 19): quantized log-mel bands, and WORLD vocoder parameters.
+CODECS.register("dmel", "bench.codecs.dmel:DMel",
+                description="dMel-style: 80 log-mel bands x levels (default 16), Griffin-Lim inverse")
+for _levels in (4, 8, 16):
+    CODECS.register(
+        f"dmel-80x{_levels}", "bench.codecs.dmel:DMel", defaults={"levels": _levels},
+        description=f"80 log-mel bands x {_levels} levels x 62.5 frames/s = {62.5 * 80 * (_levels.bit_length() - 1) / 1000:g} kbps, Griffin-Lim inverse",
+    )
+CODECS.register("world", "bench.codecs.world:World",
+                description="WORLD vocoder parameters as tokens: F0 (half-semitone grid), mel-cepstrum, aperiodicity")
+# nominal = frames/s x (log2 98 F0 values + 2 ap bits + 5 c0 bits + (n_coefs - 1) x log2 cep_levels)
+for _kbps, _ms, _n, _levels in (("2.9", 20.0, 16, 8), ("5.3", 20.0, 24, 16), ("8.3", 10.0, 24, 8)):
+    CODECS.register(
+        f"world-{_kbps}k", "bench.codecs.world:World",
+        defaults={"frame_ms": _ms, "n_coefs": _n, "cep_levels": _levels},
+        description=f"WORLD tokens, {_ms:g} ms frames, F0 + aperiodicity + {_n} mel-cepstral coefficients "
+                    f"({_levels} levels): {_kbps} kbps",
+    )
