@@ -149,6 +149,15 @@ def test_tokens_task_quick_run(tmp_path):
     rec = json.loads((tmp_path / "results" / saved[0]).read_text())
     assert rec["task"]["metric_sections"][0][0] == "rate and vocabulary"
     assert rec["extra"]["split"]["train_items"] == 24 and rec["extra"]["split"]["test_items"] == 24
+    # the leaderboard shows the task as its declared sections, one table each; csv stays one table
+    from bench.leaderboard import leaderboard
+
+    md = leaderboard([rec], "md")
+    assert [ln for ln in md.splitlines() if ln.startswith("### ")] == [
+        "### tokens / rate and vocabulary (v1)", "### tokens / language-model cost (v1)",
+        "### tokens / stability: edit distance (v1)", "### tokens / stability: mismatch rate (v1)"]
+    assert "ngram_kbps" in leaderboard([rec], "csv").splitlines()[0]
+    assert 'id="task-tokens-stability-edit-distance"' in leaderboard([rec], "html")
 
 
 def test_transformer_lm_learns_a_markov_chain():
