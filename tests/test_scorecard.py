@@ -19,7 +19,8 @@ def test_tasks_are_grouped_by_their_declared_dataset():
     groups = suite.plan(["reconstruction", "asr:beam_size=1", "pitch", "speaker", "probe"], None)
     assert [(g.dataset, g.tasks) for g in groups] == [
         ("synth-speech-test", ("reconstruction", "asr:beam_size=1", "speaker")),
-        ("synth-speech", ("pitch", "probe")),
+        ("synth-speech", ("pitch",)),
+        ("synth-speech-probe", ("probe",)),
     ]
     [one] = suite.plan(["reconstruction", "pitch"], "synthetic")
     assert one.dataset == "synthetic" and one.tasks == ("reconstruction", "pitch")

@@ -83,7 +83,10 @@ def plan_probe(recipe: dict[str, Any] | None = None) -> list[PlannedItem]:
     for i, voice in enumerate(train_voices):
         for a, accent in enumerate(accents):
             for j in range(k):
-                sid = train_ids[(i * len(accents) * k + a * k + j) * 7 % len(train_ids)]
+                if recipe.get("contrast"):  # v2: a voice says the same sentences in every accent
+                    sid = train_ids[(i * k + j) * 7 % len(train_ids)]
+                else:
+                    sid = train_ids[(i * len(accents) * k + a * k + j) * 7 % len(train_ids)]
                 add("train", voice, accent, sid, "low", rng.integers(recipe["train_low"][0], recipe["train_low"][1] + 1))
                 add("train", voice, accent, sid, "high", rng.integers(recipe["train_high"][0], recipe["train_high"][1] + 1))
     k = int(recipe["test_sentences_per_accent"])
