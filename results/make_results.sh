@@ -28,9 +28,13 @@ bench run $(args $(available $BASELINES $RVQ)) -t reconstruction -d synth-speech
 # 2. intelligibility and speaker on the test split, for a representative subset
 bench run $(args $(available $SUBSET)) -t asr -t speaker -d synth-speech-test -j "$J" --out "$OUT" --no-progress
 # 3. pitch and accent: preserved, and readable from tokens (classifiers need both splits)
-bench run $(args $(available $SUBSET)) -t pitch -t probe -d synth-speech -j "$J" --out "$OUT" --no-progress
+bench run $(args $(available $SUBSET)) -t pitch -t probe-linear -d synth-speech -j "$J" --out "$OUT" --no-progress
 # 4. the "tomato" test: accent and pitch-class ABX on the minimal pairs (about 2 minutes)
 bench run $(args $(available $ABX)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
+# 5. what do the tokens keep? learned token probes and their log-mel ceiling on synth-speech-probe
+#    (docs/probes.md; about 2-4 CPU-minutes per codec: one worker, training runs in the main process)
+nice -n 5 bench run -c identity -t probe-audio -d synth-speech-probe -j 1 --out "$OUT" --no-progress
+nice -n 5 bench run $(args $(available $ABX)) -t probe -d synth-speech-probe -j 1 --out "$OUT" --no-progress
 
 rm -rf results/records && mkdir -p results/records
 cp "$OUT"/results/*.json results/records/
