@@ -282,8 +282,8 @@ def _learned_rows(kind: str, n_frames: int = 40) -> list[Row]:
 
 def test_token_slots_exact_for_small_vocabularies_hashed_for_large():
     small = np.array([[0, 5, 4095], [1, 2, 3]])
-    slots = token_slots(small, 65536)
-    assert slots.tolist() == [[0, 5, 4095], [4096 + 1, 4096 + 2, 4096 + 3]]
+    slots = token_slots(small, 16384)
+    assert slots.tolist() == [[0, 5, 4095], [8192 + 1, 8192 + 2, 8192 + 3]]
     big = np.array([[1 << 31, 70000, 5]])
     s = token_slots(big, 65536)
     assert 65536 <= s[0, 0] < 2 * 65536 and 65536 <= s[0, 1] < 2 * 65536 and s[0, 2] == 5

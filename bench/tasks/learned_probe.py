@@ -6,12 +6,14 @@ probe (task ``probe``, version 3; the hashed bag-of-codes linear probe of versio
 is in the record), so that only the tokens vary:
 
 * **Embedding.** Each token's key (stream, code) gets a learned vector of ``embed`` numbers; the
-  vectors of all streams at one time step are summed. Codes of streams whose vocabulary fits
-  (``K * 4096 <= table`` and ``0 <= code < 4096``) have a slot of their own; any other code is
-  hashed (splitmix64 of code and stream) into a second block of ``table`` slots, shared by
-  every stream. So identity's 2^32 float bit patterns and pcm16's 65,536 levels are read through
-  ``table`` hashed slots (colliding codes share a vector), mu-law bytes and RVQ indices exactly.
-* **Temporal model.** Strided 1-D convolutions (GELU) take the token rate to the common frame
+  vectors of all streams at one time step are summed. A code below ``table // K`` (K streams)
+  has a slot of its own; any other code is hashed (splitmix64 of code and stream) into a second
+  block of ``table`` slots, shared by every stream. So mu-law bytes and RVQ indices (8 x 1,024)
+  are read exactly, while identity's 2^32 float bit patterns and pcm16's 65,536 levels are
+  read through ``table`` hashed slots: colliding codes share a vector (on 16-bit sources, about
+  four sample values per slot, with no notion of which values are near each other).
+* **Temporal model.** Strided, non-overlapping 1-D convolutions (GELU; strides factored into
+  stages of at most 16) take the token rate to the common frame
   rate of 50 Hz (token sequences are first resampled, nearest index, to a whole multiple ``s``
   of the frames; ``s`` = the median token rate over 50 Hz, rounded; rates under 75 Hz are
   resampled to 50 Hz), then a convolution of width 3 and a bidirectional GRU of ``width`` units.
@@ -61,21 +63,20 @@ from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, Metri
 from bench.tasks.probe import F0_REF_HZ, hash_codes, _stream_salts
 
 FRAME_S = 0.02  # the common frame rate: 50 Hz
-EXACT_VOCAB = 4096
 
 
 @dataclasses.dataclass(frozen=True)
 class LearnedProbeConfig:
     input: str = "tokens"  # tokens | reference (log-mel of the original: the ceiling) | decoded
     steps: int = 300
-    batch: int = 16
+    batch: int = 8
     lr: float = 3e-3
     weight_decay: float = 1e-4
     width: int = 64
-    embed: int = 16
+    embed: int = 8
     layers: int = 1
     seeds: int = 3
-    table: int = 65536
+    table: int = 16384
     n_mels: int = 80
     bootstrap: int = 400
     speaker_folds: int = 3
@@ -95,15 +96,15 @@ def recipe_hash(cfg: LearnedProbeConfig) -> str:
 
 # -- per item ---------------------------------------------------------------------------------
 def token_slots(tokens: np.ndarray, table: int) -> np.ndarray:
-    """Embedding slot of every token (``[K, T]`` uint32, in ``[0, 2 * table)``): exact slots
-    ``k * 4096 + code`` where the codes of all streams fit, else a hashed slot in the second
-    block (see the module docstring). Depends on the code, its stream and K only."""
+    """Embedding slot of every token (``[K, T]`` uint32, in ``[0, 2 * table)``): the exact slot
+    ``k * (table // K) + code`` for a code in ``[0, table // K)``, else a hashed slot in the
+    second block (see the module docstring). Depends on the code, its stream and K only."""
     K = tokens.shape[0]
+    per = table // K
     tok = np.asarray(tokens, dtype=np.int64)
     out = table + hash_codes(tok, _stream_salts(K, 20), table)
-    if K * EXACT_VOCAB <= table:
-        fits = (tok >= 0) & (tok < EXACT_VOCAB)
-        out = np.where(fits, np.arange(K)[:, None] * EXACT_VOCAB + tok, out)
+    fits = (tok >= 0) & (tok < per)
+    out = np.where(fits, np.arange(K)[:, None] * per + tok, out)
     return out.astype(np.uint32)
 
 
@@ -174,7 +175,7 @@ def _net(cfg: LearnedProbeConfig, stride: int, n_in: int, n_acc: int, n_spk: int
                 self.emb = nn.Embedding(2 * cfg.table, cfg.embed)
                 layers, c = [], cfg.embed
                 for st in strides(stride):
-                    layers += [nn.Conv1d(c, W, 2 * st, stride=st, padding=st // 2), nn.GELU()]
+                    layers += [nn.Conv1d(c, W, st, stride=st), nn.GELU()]  # non-overlapping: cheap
                     c = W
                 layers += [nn.Conv1d(c, W, 3, padding=1), nn.GELU()]
                 self.front = nn.Sequential(*layers)
