@@ -318,3 +318,19 @@ def test_learned_probe_without_splits_is_failed_with_reason():
     assert out["accent_acc"].value is None
     (reason,) = out["accent_acc"].failures
     assert "split" in reason
+
+
+def test_keep_verdict_rule():
+    from bench.keep import verdict
+
+    def mv(v, lo, hi):
+        return {"value": v, "ci_low": lo, "ci_high": hi}
+
+    ceiling = [{**mv(0.9, 0.85, 0.95), "_margin": 0.05}]
+    above, audio_lost = mv(0.9, 0.8, 0.95), mv(0.5, 0.45, 0.55)
+    assert verdict(ceiling, [mv(0.88, 0.8, 0.93)], [0.5], None, None) == "kept and readable"
+    assert verdict(ceiling, [mv(0.6, 0.52, 0.7)], [0.5], above, None) == "kept in audio, hard to read from tokens"
+    assert verdict(ceiling, [mv(0.5, 0.4, 0.6)], [0.5], audio_lost, audio_lost) == "lost"
+    at_chance = [{**mv(0.52, 0.35, 0.7), "_margin": 0.05}]  # the ceiling cannot judge: ABX alone
+    assert verdict(at_chance, [mv(0.5, 0.4, 0.6)], [0.5], above, None) == "kept in audio (ABX only)"
+    assert verdict(at_chance, [mv(0.5, 0.4, 0.6)], [0.5], audio_lost, audio_lost) == "lost (ABX only)"

@@ -57,12 +57,39 @@ def phrase(text: str, words: int) -> str:
     return " ".join(re.sub(r"[^\w' ]", "", text).split()[:words])
 
 
+#: v2: phrases built from words whose US and UK pronunciations differ, train and test words disjoint
+ACCENT_WORDS = {
+    "train": ["car", "park", "bath", "after", "better", "butter", "hot", "stop", "hard", "bird",
+              "work", "tomato", "schedule", "either", "garage", "vitamin", "half", "route", "herb",
+              "mobile", "banana", "new", "hurry", "dance", "answer", "often", "coffee", "morning"],
+    "test": ["water", "path", "laugh", "not", "letter", "party", "father", "girl", "leisure",
+             "privacy", "yogurt", "tomorrow"],
+}
+
+
+def word_phrases(recipe: dict[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
+    """v2's sentences: ``n`` phrases per split of ``phrase_words`` words drawn from that split's
+    pool (ids ``wtr###`` and ``wte###``)."""
+    rng = np.random.default_rng([recipe["seed"], 7])
+    texts, ids = {}, {}
+    for split, n in (("train", 120), ("test", 40)):
+        pool = ACCENT_WORDS[split]
+        ids[split] = []
+        for j in range(n):
+            sid = f"w{split[:2]}{j:03d}"
+            texts[sid] = " ".join(rng.choice(pool, size=int(recipe["phrase_words"]), replace=False))
+            ids[split].append(sid)
+    return texts, ids["train"], ids["test"]
+
+
 def plan_probe(recipe: dict[str, Any] | None = None) -> list[PlannedItem]:
     recipe = recipe or PROBE_RECIPE
     pools = split_sentences(RECIPE)
     texts = dict(SENTENCES) | dict(EXTRA_SENTENCES)
     train_ids = pools["train"] + [sid for sid, _ in EXTRA_SENTENCES]
     test_ids = pools["test"]
+    if recipe.get("phrase_words"):
+        texts, train_ids, test_ids = word_phrases(recipe)
     if set(train_ids) & set(test_ids):
         raise BuildError("a test sentence is in the training pool")
     test_voices = list(recipe["test_voices"])
@@ -75,7 +102,8 @@ def plan_probe(recipe: dict[str, Any] | None = None) -> list[PlannedItem]:
 
     def add(split, speaker, accent, sid, pclass, pitch):
         items.append(PlannedItem(
-            id=f"{split}_{speaker}_{accent}_{sid}_{pclass}", text=phrase(texts[sid], int(recipe["words"])),
+            id=f"{split}_{speaker}_{accent}_{sid}_{pclass}",
+            text=texts[sid] if recipe.get("phrase_words") else phrase(texts[sid], int(recipe["words"])),
             speaker=speaker, gender="", accent=accent, pitch_class=pclass, espeak_pitch=int(pitch),
             split=split, sentence_id=sid, voice=f"{voices_of.get(accent, accent)}+{speaker}", quick=False))
 
