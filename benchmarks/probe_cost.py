@@ -5,8 +5,9 @@ the default corpus (synth-speech-probe), and how training grows with the number 
                                     [--audio] [--steps N]
 
 For each codec: encodes every item (not counted), runs the probe task's ``measure`` on each
-(features: token slots and Praat F0; CPU-seconds counted) and its corpus-level evaluation (3
-seeds of training, then scoring; the task reports both). ``--audio`` adds the log-mel ceiling.
+(``measure_cpu_s``: token slots and Praat F0) and its corpus-level evaluation
+(``summarize_features_cpu_s``: assembling the inputs; ``summarize_training_cpu_s``: 3 seeds of
+training; ``summarize_evaluation_cpu_s``: predictions, scores and the bootstrap). ``--audio`` adds the log-mel ceiling.
 ``--growth`` repeats the evaluation of the first codec on a quarter and a half of the train
 voices. CPU time is process time of this one process (torch on one thread, as the task pins
 it), so it does not depend on what else the machine runs.
@@ -72,7 +73,8 @@ def main() -> None:
         t = time.process_time()
         res = task.evaluate(rows, 0)
         total = time.process_time() - t
-        entry = {"features_cpu_s": round(feat, 1), **{f"{k}_cpu_s": v for k, v in res.get("cpu_seconds", {}).items()},
+        entry = {"measure_cpu_s": round(feat, 2),  # per-item features: token slots / log-mel, Praat F0
+                 **{f"summarize_{k}_cpu_s": v for k, v in res.get("cpu_seconds", {}).items()},
                  "summary_cpu_s": round(total, 1),
                  "scores": {k: round(v["value"], 3) for k, v in (res.get("scores") or {}).items()}}
         out["codecs"][name] = entry

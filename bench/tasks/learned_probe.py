@@ -31,8 +31,10 @@ frame centre).
 * ``f0_r2``, ``f0_mae_cents``: R2 and median absolute error (cents) of frame F0 on the
   original's voiced frames; ``voicing_acc``: frame voicing accuracy;
 * ``pitch_pairs_acc``: for each pair of test items with the same ``pair`` label (voice, accent,
-  sentence) and different ``pitch_class``, whether the mean predicted F0 over voiced frames is
-  higher for the high one (chance 0.5);
+  sentence) and different ``pitch_class``, whether the mean predicted F0 is higher for the high
+  one, over the frames voiced in both items (index-aligned: espeak's pitch does not change its
+  timing; each item's own voiced frames where none are shared); a tie counts one half, so an
+  input-blind probe, whose two predictions are equal, sits at chance 0.5;
 * ``accent_acc`` (all accents) and ``accent2_acc`` (en-us vs en-gb items, argmax of those two
   logits): balanced accuracy;
 * ``speaker_acc``: identification of the *test* voices, which the probe never trained on: a
@@ -462,8 +464,17 @@ class LearnedProbe(Task):
                     sc = StandardScaler().fit(E[tr])
                     clf = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(E[tr]), spk_true[tr])
                     spk_pred[te] = clf.predict(sc.transform(E[te]))
+            pair_ok = []
+            for lo, hi in pairs:  # the frames voiced in both (index-aligned): a blind probe ties
+                n = min(len(voiced[lo]), len(voiced[hi]))
+                both = voiced[lo][:n] & voiced[hi][:n]
+                if both.any():
+                    a, b = run[lo]["f0"][:n][both].mean(), run[hi]["f0"][:n][both].mean()
+                else:
+                    a, b = mean_pred[lo], mean_pred[hi]
+                pair_ok.append(1.0 if b > a else 0.5 if b == a else 0.0)
             per_seed.append(dict(pred_c=pred_c, mean_pred=mean_pred, vacc=vacc, acc_pred=acc_pred,
-                                 acc2_pred=acc2_pred, spk_pred=spk_pred))
+                                 acc2_pred=acc2_pred, spk_pred=spk_pred, pair_ok=pair_ok))
 
         def metrics(ps, items: list[int]) -> dict[str, float]:
             out: dict[str, float] = {}
@@ -475,7 +486,7 @@ class LearnedProbe(Task):
             out["voicing_acc"] = float(np.concatenate([ps["vacc"][i] for i in items]).mean())
             item_set = items
             counts = np.bincount(items, minlength=len(rows))
-            ok = [float(ps["mean_pred"][hi] > ps["mean_pred"][lo]) for lo, hi in pairs for _ in range(counts[lo])]
+            ok = [ps["pair_ok"][u] for u, (lo, _) in enumerate(pairs) for _ in range(counts[lo])]
             if ok:
                 out["pitch_pairs_acc"] = float(np.mean(ok))
 
