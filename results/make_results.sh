@@ -43,4 +43,5 @@ for f in md csv latex html; do
   bench leaderboard results/records --format "$f" --output "results/leaderboard.$ext"
 done
 python results/abx_doc_table.py  # the results table of docs/abx.md
+bench leaderboard results/records --section keep --output results/keep.md  # "What do the tokens keep?"
 echo "results in results/leaderboard.md (records from $OUT)"
