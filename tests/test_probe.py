@@ -334,3 +334,21 @@ def test_keep_verdict_rule():
     at_chance = [{**mv(0.52, 0.35, 0.7), "_margin": 0.05}]  # the ceiling cannot judge: ABX alone
     assert verdict(at_chance, [mv(0.5, 0.4, 0.6)], [0.5], above, None) == "kept in audio (ABX only)"
     assert verdict(at_chance, [mv(0.5, 0.4, 0.6)], [0.5], audio_lost, audio_lost) == "lost (ABX only)"
+
+
+def test_probe_corpus_splits_are_disjoint_and_paired():
+    from bench.datasets import DATASETS
+    from recipes.synth_speech.probe_corpus import PROBE_RECIPE, plan_probe
+
+    items = DATASETS.build("synth-speech-probe", {"verify": False}).items()
+    assert len(items) == 480 and all(it.error is None for it in items)
+    split = {s: [it for it in items if it.attrs["split"] == s] for s in ("train", "test")}
+    assert len(split["train"]) == 336 and len(split["test"]) == 144
+    for key in ("speaker", "sentence_id"):
+        vals = {s: {it.speaker if key == "speaker" else it.attrs[key] for it in split[s]} for s in split}
+        assert not vals["train"] & vals["test"], key
+    pairs = {}
+    for it in items:
+        pairs.setdefault(it.attrs["pair"], set()).add(it.attrs["pitch_class"])
+    assert len(pairs) == 240 and all(v == {"low", "high"} for v in pairs.values())
+    assert [p.id for p in plan_probe(PROBE_RECIPE)] == [it.id for it in items]  # the recipe made it
