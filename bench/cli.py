@@ -197,6 +197,9 @@ def _add_leaderboard(sub) -> None:
     p.add_argument("--task", help="only this task")
     p.add_argument("--metric", action="append", dest="metrics", help="only these metrics (repeatable)")
     p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument("--section", choices=["keep"], default=None,
+                   help="keep: only the table 'What do the tokens keep?' (pitch and accent: ceiling, "
+                        "learned token probe, ABX, verdict; md or csv)")
     p.set_defaults(func=cmd_leaderboard)
 
 
@@ -204,7 +207,12 @@ def cmd_leaderboard(args) -> int:
     from bench.leaderboard import leaderboard
     from bench.results import find_records
 
-    text = leaderboard(find_records(args.paths), fmt=args.format, task=args.task, metrics=args.metrics)
+    if getattr(args, "section", None) == "keep":
+        from bench.keep import keep_table
+
+        text = keep_table(find_records(args.paths), fmt="csv" if args.format == "csv" else "md")
+    else:
+        text = leaderboard(find_records(args.paths), fmt=args.format, task=args.task, metrics=args.metrics)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text)

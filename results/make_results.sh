@@ -31,11 +31,15 @@ bench run $(args $(available $BASELINES $RVQ $DSP)) -t reconstruction -d synth-s
 # 2. intelligibility and speaker on the test split, for a representative subset
 bench run $(args $(available $SUBSET $DSP)) -t asr -t speaker -d synth-speech-test -j "$J" --out "$OUT" --no-progress
 # 3. pitch and accent: preserved, and readable from tokens (classifiers need both splits)
-bench run $(args $(available $SUBSET $DSP)) -t pitch -t probe -d synth-speech -j "$J" --out "$OUT" --no-progress
+bench run $(args $(available $SUBSET $DSP)) -t pitch -t probe-linear -d synth-speech -j "$J" --out "$OUT" --no-progress
 # 4. the "tomato" test: accent and pitch-class ABX on the minimal pairs (about 2 minutes)
 bench run $(args $(available $ABX)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
 # 5. tokens as an LM sees them: rates, entropy, Kneser-Ney LM cost (train -> test split), stability
 bench run $(args $(available $TOKENS)) -t tokens -d synth-speech -j "$J" --out "$OUT" --no-progress
+# 6. what do the tokens keep? learned token probes and their log-mel ceiling on synth-speech-probe
+#    (docs/probes.md; about 2-4 CPU-minutes per codec: one worker, training runs in the main process)
+nice -n 5 bench run -c identity -t probe-audio -d synth-speech-probe -j 1 --out "$OUT" --no-progress
+nice -n 5 bench run $(args $(available $ABX)) -t probe -d synth-speech-probe -j 1 --out "$OUT" --no-progress
 
 rm -rf results/records && mkdir -p results/records
 cp "$OUT"/results/*.json results/records/
@@ -44,4 +48,5 @@ for f in md csv latex html; do
   bench leaderboard results/records --format "$f" --output "results/leaderboard.$ext"
 done
 python results/abx_doc_table.py  # the results table of docs/abx.md
+bench leaderboard results/records --section keep --output results/keep.md  # "What do the tokens keep?"
 echo "results in results/leaderboard.md (records from $OUT)"

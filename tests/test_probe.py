@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -179,8 +180,8 @@ def test_control_codec_scores_chance_end_to_end(tmp_path, synth_manifest):
     if "control-random" not in CODECS:
         CODECS.register("control-random", "bench.testing.control:RandomTokens")
     report = run(RunOptions(codec="control-random", dataset=f"manifest:path={synth_manifest}",
-                            tasks=("probe:repeats=6", "pitch"), out=str(tmp_path / "out"), progress=False))
-    probe = next(r for r in report.records if r["task"]["name"] == "probe")
+                            tasks=("probe-linear:repeats=6", "pitch"), out=str(tmp_path / "out"), progress=False))
+    probe = next(r for r in report.records if r["task"]["name"] == "probe-linear")
     m = probe["metrics"]
     for q in ("pitch", "accent", "speaker"):
         assert m[f"{q}_acc"]["value"] < m[f"{q}_chance"]["value"] + 0.2, (q, m[f"{q}_acc"], m[f"{q}_chance"])
@@ -241,3 +242,113 @@ def test_missing_sentence_id_is_named():
     out = probe.summarize(rows, seed=0)
     (reason,) = out["pitch_acc"].failures
     assert "'sentence_id'" in reason and "pitch_class" not in reason, reason
+
+
+# -- learned probes (task probe v3) ------------------------------------------------------------
+from bench.tasks.learned_probe import LearnedProbe, LearnedProbeConfig, strides, token_slots  # noqa: E402
+
+TINY = LearnedProbeConfig(steps=80, batch=16, width=16, embed=8, seeds=2, bootstrap=60, table=4096, lr=1e-2)
+ACCENTS = ["en-us", "en-gb", "en-029", "en-gb-scotland"]
+
+
+def _learned_rows(kind: str, n_frames: int = 40) -> list[Row]:
+    """Rows as the probe task stores them, from synthetic tokens at 50 Hz: 6 train and 3 test
+    speakers x 4 accents x 2 sentences x a low/high pair. ``planted``: stream 0 is the accent,
+    stream 1 the F0 in 50-cent steps; ``random``: tokens that say nothing."""
+    rows = []
+    rng = np.random.default_rng(3)
+    for spk in range(9):
+        split = "train" if spk < 6 else "test"
+        base = 100 + 20 * (0, 2, 4, 6, 8, 1, 3, 5, 7)[spk]  # test voices inside the train range
+        for a, accent in enumerate(ACCENTS):
+            for sen in range(2):
+                sid = f"{split}{sen + 2 * a}"
+                for high in (False, True):
+                    t = np.arange(n_frames) * 0.02
+                    f0 = base * (1.6 if high else 1.0) * (1 + 0.1 * np.sin(2 * np.pi * t * rng.uniform(1, 3)))
+                    f0[:4] = 0
+                    cents = np.where(f0 > 0, 1200 * np.log2(np.maximum(f0, 1) / 55), 0)
+                    if kind == "planted":
+                        tokens = np.stack([np.full(n_frames, a), np.round(cents / 50)]).astype(np.int64)
+                    else:
+                        tokens = rng.integers(0, 64, size=(2, n_frames))
+                    labels = {"speaker": f"sp{spk}", "accent": accent, "split": split, "sentence_id": sid,
+                              "pitch_class": "high" if high else "low", "pair": f"sp{spk}_{accent}_{sid}"}
+                    extras = {"n": n_frames, "f0": f0.astype(np.float32), "K": 2, "T": n_frames,
+                              "dur": n_frames * 0.02, "ids": token_slots(tokens, TINY.table).ravel()}
+                    rows.append(Row(f"{spk}_{a}_{sen}_{high}", labels, {}, extras))
+    return rows
+
+
+def test_token_slots_exact_for_small_vocabularies_hashed_for_large():
+    small = np.array([[0, 5, 4095], [1, 2, 3]])
+    slots = token_slots(small, 16384)
+    assert slots.tolist() == [[0, 5, 4095], [8192 + 1, 8192 + 2, 8192 + 3]]
+    big = np.array([[1 << 31, 70000, 5]])
+    s = token_slots(big, 65536)
+    assert 65536 <= s[0, 0] < 2 * 65536 and 65536 <= s[0, 1] < 2 * 65536 and s[0, 2] == 5
+    assert (token_slots(big, 65536) == s).all()  # deterministic
+    assert strides(320) == [16, 10, 2] and strides(40) == [10, 4] and strides(1) == []
+
+
+def test_learned_probe_reads_planted_labels_and_controls_sit_at_chance():
+    torch = pytest.importorskip("torch")  # noqa: F841
+    rows = _learned_rows("planted")
+    out = LearnedProbe(TINY).summarize(rows, seed=0)
+    assert out["accent_acc"].value > 0.9, out["accent_acc"]
+    assert out["pitch_pairs_acc"].value > 0.9, out["pitch_pairs_acc"]
+    assert out["f0_r2"].value > 0.3, out["f0_r2"]  # codes are unordered: learned from data
+    assert out["accent_chance"].value == 0.25 and out["speaker_chance"].value == pytest.approx(1 / 3)
+    # shuffled training labels: the same informative tokens, nothing learnable
+    shuffled = LearnedProbe(dataclasses.replace(TINY, shuffle_labels=True)).summarize(rows, seed=0)
+    assert shuffled["accent_acc"].ci_low <= 0.25 + 0.05 and shuffled["accent_acc"].value < 0.5
+    assert shuffled["f0_r2"].value < 0.3
+    # input-blind tokens
+    blind = LearnedProbe(TINY).summarize(_learned_rows("random"), seed=0)
+    assert blind["accent_acc"].ci_low <= 0.25 <= blind["accent_acc"].ci_high + 0.05
+    assert blind["accent_acc"].value < 0.5
+    assert blind["pitch_pairs_acc"].ci_low <= 0.5 + 0.05 and blind["pitch_pairs_acc"].value < 0.8
+    assert blind["f0_r2"].value < 0.3
+
+
+def test_learned_probe_without_splits_is_failed_with_reason():
+    rows = [Row(r.item_id, {k: v for k, v in r.labels.items() if k != "split"}, {}, r.extras)
+            for r in _learned_rows("planted")]
+    out = LearnedProbe(TINY).summarize(rows, seed=0)
+    assert out["accent_acc"].value is None
+    (reason,) = out["accent_acc"].failures
+    assert "split" in reason
+
+
+def test_keep_verdict_rule():
+    from bench.keep import verdict
+
+    def mv(v, lo, hi):
+        return {"value": v, "ci_low": lo, "ci_high": hi}
+
+    ceiling = [{**mv(0.9, 0.85, 0.95), "_margin": 0.05}]
+    above, audio_lost = mv(0.9, 0.8, 0.95), mv(0.5, 0.45, 0.55)
+    assert verdict(ceiling, [mv(0.88, 0.8, 0.93)], [0.5], None, None) == "kept and readable"
+    assert verdict(ceiling, [mv(0.6, 0.52, 0.7)], [0.5], above, None) == "kept in audio, hard to read from tokens"
+    assert verdict(ceiling, [mv(0.5, 0.4, 0.6)], [0.5], audio_lost, audio_lost) == "lost"
+    at_chance = [{**mv(0.52, 0.35, 0.7), "_margin": 0.05}]  # the ceiling cannot judge: ABX alone
+    assert verdict(at_chance, [mv(0.5, 0.4, 0.6)], [0.5], above, None) == "kept in audio (ABX only)"
+    assert verdict(at_chance, [mv(0.5, 0.4, 0.6)], [0.5], audio_lost, audio_lost) == "lost (ABX only)"
+
+
+def test_probe_corpus_splits_are_disjoint_and_paired():
+    from bench.datasets import DATASETS
+    from recipes.synth_speech.probe_corpus import PROBE_RECIPE, plan_probe
+
+    items = DATASETS.build("synth-speech-probe", {"verify": False}).items()
+    assert len(items) == 480 and all(it.error is None for it in items)
+    split = {s: [it for it in items if it.attrs["split"] == s] for s in ("train", "test")}
+    assert len(split["train"]) == 336 and len(split["test"]) == 144
+    for key in ("speaker", "sentence_id"):
+        vals = {s: {it.speaker if key == "speaker" else it.attrs[key] for it in split[s]} for s in split}
+        assert not vals["train"] & vals["test"], key
+    pairs = {}
+    for it in items:
+        pairs.setdefault(it.attrs["pair"], set()).add(it.attrs["pitch_class"])
+    assert len(pairs) == 240 and all(v == {"low", "high"} for v in pairs.values())
+    assert [p.id for p in plan_probe(PROBE_RECIPE)] == [it.id for it in items]  # the recipe made it

@@ -19,7 +19,8 @@ def test_tasks_are_grouped_by_their_declared_dataset():
     groups = suite.plan(["reconstruction", "asr:beam_size=1", "pitch", "speaker", "probe"], None)
     assert [(g.dataset, g.tasks) for g in groups] == [
         ("synth-speech-test", ("reconstruction", "asr:beam_size=1", "speaker")),
-        ("synth-speech", ("pitch", "probe")),
+        ("synth-speech", ("pitch",)),
+        ("synth-speech-probe", ("probe",)),
     ]
     [one] = suite.plan(["reconstruction", "pitch"], "synthetic")
     assert one.dataset == "synthetic" and one.tasks == ("reconstruction", "pitch")
@@ -69,7 +70,7 @@ def test_run_without_task_ends_with_the_scorecard(scored, capsys):
     assert pesq[-1] == "4.644"  # the identity ceiling beside the value, from the identity run in the folder
     assert "[" in lines["PESQ wide-band (MOS)"]  # the interval
     assert "not run: task asr needs transcripts" in lines["WER change vs original (pp)"]
-    assert "not run: needs sklearn" in lines["token probe: pitch class"]
+    assert "not run: needs sklearn" in lines["token probe: pitch pairs"]
     assert "not run" in lines["accent ABX on tokens"]
 
 

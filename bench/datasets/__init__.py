@@ -30,6 +30,11 @@ DATASETS.register(
     description="the 120 test-split items of synth-speech (speakers and sentences unseen in training)",
 )
 DATASETS.register(
+    "synth-speech-probe", "bench.datasets.synth_speech:SynthSpeechProbeDataset",
+    description="built-in probe corpus (480 phrases, 13 MB): 6 accents x low/high pitch pairs, 28 train "
+                "voices, 4 test voices, disjoint sentences; for the probe task",
+)
+DATASETS.register(
     "minimal-pairs", "bench.datasets.minimal_pairs:MinimalPairsDataset", aliases=("tomato",),
     description="built-in US/UK minimal pairs (448 items, 6 MB): 28 words x en-us/en-gb x low/high "
                 "pitch x 4 speakers, for the abx task; subset=full|quick",

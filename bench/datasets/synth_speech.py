@@ -176,3 +176,29 @@ def corpus_stats(items: list[Item], root: str | None = None) -> dict[str, Any]:
         "counts": {k: count(k, quick) for k in ("accent", "speaker", "pitch_class", "split", "gender")},
     }
     return stats
+
+
+def probe_root() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "synth_speech_probe")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthSpeechProbeConfig(SynthSpeechConfig):
+    root: str = ""  # empty: the probe corpus shipped in the package
+
+
+class SynthSpeechProbeDataset(SynthSpeechDataset):
+    """``synth-speech-probe``: 480 short espeak-ng phrases for the learned token probes (336
+    train items: 28 voices x 6 accents x a low/high pitch pair; 144 test items: the 4 espeak
+    test voices of synth-speech x 6 accents x 3 test sentences x low/high). Train and test are
+    disjoint in voices and sentences; the two items of a pitch pair share the label ``pair``.
+    Built by :mod:`recipes.synth_speech.probe_corpus` (``bench data build synth-speech-probe``)."""
+
+    Config = SynthSpeechProbeConfig
+    version = "v1"
+    description = ("built-in probe corpus, 480 phrases: 6 accents x low/high pitch pairs, "
+                   "28 train voices, 4 test voices (subset=full|train|test)")
+
+    @property
+    def root(self) -> str:
+        return os.path.abspath(self.config.root) if self.config.root else probe_root()

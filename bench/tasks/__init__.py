@@ -25,8 +25,18 @@ TASKS.register(
     description="F0 RMSE (cents), GPE, VDE, F0 correlation; pitch class and accent kept in reconstructions",
 )
 TASKS.register(
-    "probe", "bench.tasks.probe:Probe", aliases=("token-probe",),
-    description="linear probes on the tokens: pitch class, accent, speaker, frame-level F0",
+    "probe", "bench.tasks.learned_probe:LearnedProbe", aliases=("token-probe",),
+    description="learned token probes (embedding, conv, GRU) trained on synth-speech-probe's train voices: "
+                "frame F0, pitch pairs, accent, speaker on unseen voices",
+)
+TASKS.register(
+    "probe-audio", "bench.tasks.learned_probe:AudioProbe",
+    description="the audio ceiling of the probe task: the same model on log-mel frames of the original audio",
+)
+TASKS.register(
+    "probe-linear", "bench.tasks.probe:Probe",
+    description="linear probes on hashed token n-grams (the cheap baseline, formerly probe v2): "
+                "pitch class, accent, speaker, frame-level F0",
 )
 TASKS.register(
     "abx", "bench.tasks.abx:Abx", aliases=("minimal-pairs-abx",),

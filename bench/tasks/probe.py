@@ -339,7 +339,7 @@ def _accuracy_specs() -> tuple[MetricSpec, ...]:
 
 
 class Probe(Task):
-    name = "probe"
+    name = "probe-linear"  # "probe" until the learned probes (bench.tasks.learned_probe) took the name
     default_dataset = "synth-speech"  # the whole corpus: its classifiers train on one split and test on the other
     needs_modules = ('parselmouth', 'sklearn')
     version = "2"

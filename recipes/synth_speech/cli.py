@@ -19,7 +19,7 @@ def add_build_command(dsub) -> None:
                         description="Regenerate a built-in corpus with espeak-ng (and MBROLA) from its frozen "
                                     "recipe.json, then compare it file by file with the shipped corpus. "
                                     "Exit 0 when the audio matches, 1 when it differs.")
-    b.add_argument("corpus", choices=CORPORA + ("synth-speech-extra",))
+    b.add_argument("corpus", choices=CORPORA + ("synth-speech-extra", "synth-speech-probe"))
     b.add_argument("--out", default=None, help="keep the rebuilt corpus here (default: a temporary "
                    "folder; required for synth-speech-extra)")
     b.add_argument("--per-voice", type=int, default=None,
@@ -31,6 +31,8 @@ def add_build_command(dsub) -> None:
 def cmd_data_build(args) -> int:
     if args.corpus == "synth-speech-extra":
         return _build_extra(args)
+    if args.corpus == "synth-speech-probe":
+        return _build_probe(args)
     if args.corpus == "minimal-pairs":
         from recipes.minimal_pairs.build import rebuild_and_compare
     else:
@@ -66,6 +68,28 @@ def _build_extra(args) -> int:
               f"({len(recipe['failed'])} failed); train with: bench train rvq --dataset "
               f"synth-speech:subset=train --dataset manifest:path={args.out}/manifest.jsonl")
     return 1 if recipe["failed"] else 0
+
+
+def _build_probe(args) -> int:
+    import shutil
+    import tempfile
+
+    from bench.datasets.synth_speech import probe_root
+    from recipes.synth_speech.build import BuildError, compare
+    from recipes.synth_speech.probe_corpus import PROBE_RECIPE, build_probe
+
+    out = args.out or tempfile.mkdtemp(prefix="synth-speech-probe-")
+    try:
+        build_probe(out, dict(PROBE_RECIPE), log=lambda msg: print(msg, file=sys.stderr))
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = compare(out, probe_root())
+    report["out"] = args.out
+    print(json.dumps(report, indent=2) if args.json else format_comparison(report))
+    if not args.out:
+        shutil.rmtree(out, ignore_errors=True)
+    return 0 if report["samples_match"] else 1
 
 
 def format_comparison(report: dict[str, Any]) -> str:

@@ -1,0 +1,144 @@
+""""What do the tokens keep?": pitch and accent per codec, three ways, with one verdict each.
+
+For every codec with a learned-probe record (task ``probe``) the table puts side by side:
+
+* the **audio ceiling**: the same probe model on log-mel frames of the original audio (task
+  ``probe-audio``, any codec's record: the original does not depend on the codec);
+* the **token probe**: the learned probe on the codec's tokens (``probe``);
+* **ABX** on the minimal pairs (task ``abx``): on the tokens and on the decoded audio.
+
+Verdict per attribute (pitch, accent), the rule of docs/probes.md:
+
+* **kept and readable**: the token probe's interval lies above chance and its score is within
+  ``MARGIN`` of the ceiling (pitch: frame-F0 R2 and pitch pairs; accent: en-us vs en-gb);
+* **kept in audio, hard to read from tokens**: not readable, but the ABX on the decoded audio
+  (or on the tokens) lies above chance;
+* **lost**: neither;
+* where the ceiling itself is not above chance the probe cannot judge: the verdict says
+  ``(ABX only)`` and follows the ABX alone (kept when the audio ABX's interval is above 0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.leaderboard import codec_label, select_latest
+
+MARGIN = {"f0_r2": 0.10, "pitch_pairs_acc": 0.05, "accent2_acc": 0.05}
+CODEC_ORDER = ("identity", "mulaw-8bit", "mulaw-4bit", "mulaw-2bit", "mp3-16k", "opus-8k", "dct-q4",
+               "codec2-1200", "rvq-1q", "rvq-4q", "rvq-8q")
+
+
+def _mv(rec: dict | None, metric: str) -> dict | None:
+    if rec is None:
+        return None
+    mv = (rec.get("metrics") or {}).get(metric)
+    return mv if mv and mv.get("value") is not None else None
+
+
+def _above(mv: dict | None, chance: float) -> bool:
+    return mv is not None and mv.get("ci_low") is not None and mv["ci_low"] > chance
+
+
+def _fmt(mv: dict | None, digits: int = 2) -> str:
+    if mv is None:
+        return "-"
+    v, lo, hi = mv["value"], mv.get("ci_low"), mv.get("ci_high")
+    if lo is None or hi is None:
+        return f"{v:.{digits}f}"
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def verdict(ceiling: list[dict | None], probe: list[dict | None], chance: list[float],
+            abx_audio: dict | None, abx_tokens: dict | None) -> str:
+    """See the module docstring. ``ceiling``/``probe``/``chance``: parallel lists of metrics
+    that must all be readable (chance None: no chance test, only the margin)."""
+    ceiling_ok = all(c is not None and (ch is None or _above(c, ch)) for c, ch in zip(ceiling, chance))
+    abx_kept = _above(abx_audio, 0.5) or _above(abx_tokens, 0.5)
+    if not ceiling_ok:
+        return "kept in audio (ABX only)" if abx_kept else ("lost (ABX only)" if abx_audio else "no verdict: no ABX record")
+    readable = all(p is not None and (ch is None or _above(p, ch)) and p["value"] >= c["value"] - m
+                   for p, c, ch, m in zip(probe, ceiling, chance, [x.get("_margin", 0.05) for x in ceiling]))
+    if readable:
+        return "kept and readable"
+    return "kept in audio, hard to read from tokens" if abx_kept else "lost"
+
+
+def keep_rows(records: list[dict]) -> list[dict[str, Any]]:
+    latest = select_latest(records)
+    by = {}
+    for r in latest:
+        by.setdefault(r["task"]["name"], {})[r["codec"]["name"]] = r
+    audio = next(iter((by.get("probe-audio") or {}).values()), None)
+    rows = []
+    codecs = sorted(by.get("probe", {}), key=lambda c: (CODEC_ORDER.index(c) if c in CODEC_ORDER else 99, c))
+    for name in codecs:
+        p = by["probe"][name]
+        a = (by.get("abx") or {}).get(name)
+
+        def ceil(metric):
+            mv = _mv(audio, metric)
+            return None if mv is None else {**mv, "_margin": MARGIN[metric]}
+
+        row = {"codec": codec_label(p),
+               "ceiling_f0_r2": _mv(audio, "f0_r2"), "probe_f0_r2": _mv(p, "f0_r2"),
+               "ceiling_pairs": _mv(audio, "pitch_pairs_acc"), "probe_pairs": _mv(p, "pitch_pairs_acc"),
+               "abx_pitch_tokens": _mv(a, "pitch_abx_tokens"), "abx_pitch_audio": _mv(a, "pitch_abx_audio"),
+               "ceiling_accent2": _mv(audio, "accent2_acc"), "probe_accent2": _mv(p, "accent2_acc"),
+               "ceiling_accent": _mv(audio, "accent_acc"), "probe_accent": _mv(p, "accent_acc"),
+               "accent_chance": (_mv(p, "accent_chance") or {}).get("value"),
+               "abx_accent_tokens": _mv(a, "accent_abx_tokens"), "abx_accent_audio": _mv(a, "accent_abx_audio")}
+        row["pitch_verdict"] = verdict([ceil("f0_r2"), ceil("pitch_pairs_acc")],
+                                       [row["probe_f0_r2"], row["probe_pairs"]], [0.0, 0.5],
+                                       row["abx_pitch_audio"], row["abx_pitch_tokens"])
+        row["accent_verdict"] = verdict([ceil("accent2_acc")], [row["probe_accent2"]], [0.5],
+                                        row["abx_accent_audio"], row["abx_accent_tokens"])
+        rows.append(row)
+    return rows
+
+
+COLUMNS = (
+    ("codec", "codec"),
+    ("ceiling_f0_r2", "F0 R2: ceiling"), ("probe_f0_r2", "F0 R2: tokens"),
+    ("ceiling_pairs", "pitch pairs: ceiling"), ("probe_pairs", "pitch pairs: tokens"),
+    ("abx_pitch_tokens", "pitch ABX: tokens"), ("abx_pitch_audio", "pitch ABX: audio"),
+    ("pitch_verdict", "pitch"),
+    ("ceiling_accent2", "us/gb: ceiling"), ("probe_accent2", "us/gb: tokens"),
+    ("probe_accent", "6 accents: tokens"),
+    ("abx_accent_tokens", "accent ABX: tokens"), ("abx_accent_audio", "accent ABX: audio"),
+    ("accent_verdict", "accent"),
+)
+
+
+def keep_table(records: list[dict], fmt: str = "md") -> str:
+    rows = keep_rows(records)
+    if not rows:
+        return "no probe records: run bench run -t probe -d synth-speech-probe\n"
+
+    def cell(row, key):
+        v = row[key]
+        return v if isinstance(v, str) else _fmt(v)
+
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow([k for k, _ in COLUMNS])
+        for row in rows:
+            w.writerow([cell(row, k) for k, _ in COLUMNS])
+        return buf.getvalue()
+    chance = rows[0]["accent_chance"]
+    lines = ["## What do the tokens keep?", "",
+             "Pitch and accent, read three ways: the learned probe on log-mel of the original audio "
+             "(ceiling, task probe-audio) and on the tokens (task probe), both on synth-speech-probe's "
+             "unseen test voices, and model-free ABX on the minimal pairs (task abx). Values with 95% "
+             "intervals (bootstrap over test items and 3 training seeds; ABX: over trials). Chance: F0 R2 0, "
+             f"pitch pairs 0.5, ABX 0.5, us/gb 0.5, 6 accents {chance:.3g}" if chance else "", "",
+             "| " + " | ".join(h for _, h in COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(row, k) for k, _ in COLUMNS) + " |")
+    lines += ["", "Verdict rule: docs/probes.md.", ""]
+    return "\n".join(lines)

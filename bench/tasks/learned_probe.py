@@ -1,0 +1,581 @@
+"""Learned token probes: can a small trained model read pitch, accent and speaker from the tokens?
+
+A language model reads tokens through a learned embedding and a sequence model; so does this
+probe (task ``probe``, version 3; the hashed bag-of-codes linear probe of version 2 is
+``probe-linear``). One fixed recipe for every codec (:class:`LearnedProbeConfig`; its SHA-256
+is in the record), so that only the tokens vary:
+
+* **Embedding.** Each token's key (stream, code) gets a learned vector of ``embed`` numbers; the
+  vectors of all streams at one time step are summed. A code below ``table // K`` (K streams)
+  has a slot of its own; any other code is hashed (splitmix64 of code and stream) into a second
+  block of ``table`` slots, shared by every stream. So mu-law bytes and RVQ indices (8 x 1,024)
+  are read exactly, while identity's 2^32 float bit patterns and pcm16's 65,536 levels are
+  read through ``table`` hashed slots: colliding codes share a vector (on 16-bit sources, about
+  four sample values per slot, with no notion of which values are near each other).
+* **Temporal model.** Strided, non-overlapping 1-D convolutions (GELU; strides factored into
+  stages of at most 16) take the token rate to the common frame
+  rate of 50 Hz (token sequences are first resampled, nearest index, to a whole multiple ``s``
+  of the frames; ``s`` = the median token rate over 50 Hz, rounded; rates under 75 Hz are
+  resampled to 50 Hz), then a convolution of width 3 and a bidirectional GRU of ``width`` units.
+* **Heads.** Per frame: F0 in cents re 55 Hz (standardized; loss on voiced frames) and voicing.
+  Per utterance (mean over frames): accent and train speaker. All losses summed, AdamW.
+
+The **audio ceiling** (task ``probe-audio``) is the same model fed log-mel frames of the
+original audio instead of token embeddings (``input=reference``; ``input=decoded`` reads the
+codec's decoded audio). Targets are Praat F0 of the original (10 ms step, nearest to each 20 ms
+frame centre).
+
+**Data.** Rows labelled ``split=train`` train; rows ``split=test`` are scored (on
+``synth-speech-probe`` the two splits share no voice and no sentence). Scores on test items:
+
+* ``f0_r2``, ``f0_mae_cents``: R2 and median absolute error (cents) of frame F0 on the
+  original's voiced frames; ``voicing_acc``: frame voicing accuracy;
+* ``pitch_pairs_acc``: for each pair of test items with the same ``pair`` label (voice, accent,
+  sentence) and different ``pitch_class``, whether the mean predicted F0 is higher for the high
+  one, over the frames voiced in both items (index-aligned: espeak's pitch does not change its
+  timing; each item's own voiced frames where none are shared); a tie counts one half, so an
+  input-blind probe, whose two predictions are equal, sits at chance 0.5;
+* ``accent_acc`` (all accents) and ``accent2_acc`` (en-us vs en-gb items, argmax of those two
+  logits): balanced accuracy;
+* ``speaker_acc``: identification of the *test* voices, which the probe never trained on: a
+  logistic regression on the utterance embeddings, cross-validated in 3 folds grouped by
+  sentence (enrolment on some sentences, test on others).
+
+Each number is the mean over ``seeds`` training seeds; its interval is the 2.5-97.5 percentile
+of ``bootstrap`` replicates, each of which draws one seed and resamples the test pairs (both
+items of a pair together) with replacement: it covers item and training-seed variation.
+
+``shuffle_labels`` permutes the training labels (accent, speaker, and whole items' F0 tracks)
+before training: a control whose scores must fall to chance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from bench.audio import METRIC_SR
+from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, MetricValue, Row, Task
+from bench.tasks.probe import F0_REF_HZ, hash_codes, _stream_salts
+
+FRAME_S = 0.02  # the common frame rate: 50 Hz
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedProbeConfig:
+    input: str = "tokens"  # tokens | reference (log-mel of the original: the ceiling) | decoded
+    steps: int = 300
+    batch: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    width: int = 64
+    embed: int = 8
+    layers: int = 1
+    seeds: int = 3
+    table: int = 16384
+    n_mels: int = 80
+    bootstrap: int = 400
+    speaker_folds: int = 3
+    f0_floor: float = 50.0
+    f0_ceiling: float = 600.0
+    threads: int = 1
+    shuffle_labels: bool = False
+
+    def __post_init__(self) -> None:
+        if self.input not in ("tokens", "reference", "decoded"):
+            raise ValueError(f"input must be tokens, reference or decoded, not {self.input!r}")
+
+
+def recipe_hash(cfg: LearnedProbeConfig) -> str:
+    return hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- per item ---------------------------------------------------------------------------------
+def token_slots(tokens: np.ndarray, table: int) -> np.ndarray:
+    """Embedding slot of every token (``[K, T]`` uint32, in ``[0, 2 * table)``): the exact slot
+    ``k * (table // K) + code`` for a code in ``[0, table // K)``, else a hashed slot in the
+    second block (see the module docstring). Depends on the code, its stream and K only."""
+    K = tokens.shape[0]
+    per = table // K
+    tok = np.asarray(tokens, dtype=np.int64)
+    out = table + hash_codes(tok, _stream_salts(K, 20), table)
+    fits = (tok >= 0) & (tok < per)
+    out = np.where(fits, np.arange(K)[:, None] * per + tok, out)
+    return out.astype(np.uint32)
+
+
+def frame_f0(wave: np.ndarray, n_frames: int, floor: float, ceiling: float) -> np.ndarray:
+    """Praat F0 (Hz, 0 = unvoiced) nearest to each 20 ms frame centre (within 10 ms)."""
+    from bench.metrics.f0 import praat_f0
+
+    times, f0 = praat_f0(wave, floor, ceiling, 0.01)
+    out = np.zeros(n_frames, dtype=np.float32)
+    if len(times) == 0:
+        return out
+    centers = (np.arange(n_frames) + 0.5) * FRAME_S
+    j = np.clip(np.searchsorted(times, centers), 0, len(times) - 1)
+    jp = np.clip(j - 1, 0, len(times) - 1)
+    j = np.where(np.abs(times[jp] - centers) < np.abs(times[j] - centers), jp, j)
+    ok = np.abs(times[j] - centers) <= 0.01
+    out[ok] = f0[j[ok]]
+    return out
+
+
+def _mel_bank(n_mels: int, n_fft: int, sr: int) -> np.ndarray:
+    def mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def hz(m):
+        return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+    edges = hz(np.linspace(mel(0.0), mel(sr / 2), n_mels + 2))
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    bank = np.zeros((n_mels, len(freqs)))
+    for m in range(n_mels):
+        lo, c, hi = edges[m], edges[m + 1], edges[m + 2]
+        bank[m] = np.clip(np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)), 0, None)
+    return bank
+
+
+def log_mel_frames(wave: np.ndarray, n_frames: int, n_mels: int) -> np.ndarray:
+    """``[n_frames, 2 * n_mels]``: log-mel of two 32 ms Hann windows (10 ms hop) per 20 ms frame."""
+    n_fft, hop = 512, 160
+    x = np.pad(np.asarray(wave, dtype=np.float64), (n_fft // 2, n_fft // 2 + 2 * hop * n_frames))
+    idx = np.arange(2 * n_frames)[:, None] * hop + np.arange(n_fft)[None, :]
+    spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft), axis=1)) ** 2
+    mel = np.log(spec @ _mel_bank(n_mels, n_fft, METRIC_SR).T + 1e-8)
+    return mel.reshape(n_frames, 2 * n_mels).astype(np.float16)
+
+
+# -- the model --------------------------------------------------------------------------------
+def strides(s: int) -> list[int]:
+    """Factor a stride into conv stages of at most 16 where it can."""
+    out = []
+    while s > 1:
+        d = next((d for d in range(min(s, 16), 1, -1) if s % d == 0), s)
+        out.append(d)
+        s //= d
+    return out
+
+
+def _net(cfg: LearnedProbeConfig, stride: int, n_in: int, n_acc: int, n_spk: int):
+    import torch
+    from torch import nn
+
+    W = cfg.width
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if cfg.input == "tokens":
+                self.emb = nn.Embedding(2 * cfg.table, cfg.embed)
+                layers, c = [], cfg.embed
+                for st in strides(stride):
+                    layers += [nn.Conv1d(c, W, st, stride=st), nn.GELU()]  # non-overlapping: cheap
+                    c = W
+                layers += [nn.Conv1d(c, W, 3, padding=1), nn.GELU()]
+                self.front = nn.Sequential(*layers)
+            else:
+                self.inp = nn.Linear(n_in, W)
+                self.front = nn.Sequential(nn.Conv1d(W, W, 3, padding=1), nn.GELU())
+            self.gru = nn.GRU(W, W, num_layers=cfg.layers, batch_first=True, bidirectional=True)
+            self.frame = nn.Linear(2 * W, 2)
+            self.acc = nn.Linear(2 * W, n_acc)
+            self.spk = nn.Linear(2 * W, n_spk)
+
+        def forward(self, x, n: int, mask):
+            if cfg.input == "tokens":
+                h = self.emb(x).sum(1).transpose(1, 2)  # [B, E, L]
+            else:
+                h = self.inp(x).transpose(1, 2)
+            h = self.front(h)
+            if h.shape[2] >= n:
+                h = h[:, :, :n]
+            else:
+                h = torch.nn.functional.pad(h, (0, n - h.shape[2]))
+            h, _ = self.gru(h.transpose(1, 2))  # [B, n, 2W]
+            m = mask.unsqueeze(-1)
+            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            fr = self.frame(h)
+            return fr[..., 0], fr[..., 1], self.acc(pooled), self.spk(pooled), pooled
+
+    return Net()
+
+
+# -- the task ---------------------------------------------------------------------------------
+_SCORES = {
+    "f0_r2": ("", True, "R2 of predicted frame F0 (cents) on the original's voiced frames, test voices"),
+    "f0_mae_cents": ("cents", False, "median absolute frame-F0 error on voiced frames"),
+    "voicing_acc": ("", True, "frame voicing accuracy"),
+    "pitch_pairs_acc": ("", True, "which of two items of one voice and sentence is higher (mean predicted F0)"),
+    "accent_acc": ("", True, "accent, all accents, balanced accuracy"),
+    "accent2_acc": ("", True, "accent, en-us vs en-gb, balanced accuracy"),
+    "speaker_acc": ("", True, "identification of unseen test voices from utterance embeddings (3-fold by sentence)"),
+}
+_CHANCES = {
+    "pitch_pairs_chance": "pitch pairs: 0.5",
+    "accent_chance": "all accents: 1 / number of test accents",
+    "accent2_chance": "en-us vs en-gb: 0.5",
+    "speaker_chance": "speaker: 1 / number of test voices",
+}
+
+
+class LearnedProbe(Task):
+    name = "probe"
+    default_dataset = "synth-speech-probe"
+    needs_modules = ("parselmouth", "sklearn", "torch")
+    version = "3"
+    description = ("learned token probes (embedding, strided conv to 50 Hz, GRU): frame F0, pitch "
+                   "pairs, accent, speaker; trained on the train split, scored on unseen voices")
+    requires = frozenset({"reference", "tokens", "labels"})
+    extra = "probe"
+    Config = LearnedProbeConfig
+    metrics = tuple(MetricSpec(k, u, h, d) for k, (u, h, d) in _SCORES.items()) + tuple(
+        MetricSpec(k, "", None, d) for k, d in _CHANCES.items())
+
+    def __init__(self, config: Any = None, *, name: str | None = None):
+        super().__init__(config, name=name)
+        self._memo: dict[tuple, dict[str, Any]] = {}
+
+    def _load(self) -> None:
+        from bench.codecs.base import require
+
+        require("parselmouth", "probe", "praat-parselmouth")
+        require("sklearn", "probe", "scikit-learn")
+        require("torch", "probe", "torch")
+
+    def measure(self, item: ItemContext) -> Measurement:
+        cfg = self.config
+        duration = len(item.reference) / METRIC_SR
+        n = int(math.floor(duration / FRAME_S))
+        if n < 3:
+            return Measurement({"frames": Failed("too short for frame probes (< 60 ms)")})
+        f0 = frame_f0(item.reference, n, cfg.f0_floor, cfg.f0_ceiling)
+        extras: dict[str, Any] = {"n": n, "f0": f0}
+        if cfg.input == "tokens":
+            tokens = np.asarray(item.tokens, dtype=np.int64)
+            if tokens.ndim != 2 or tokens.shape[1] == 0:
+                return Measurement({"frames": Failed("no tokens")})
+            extras.update(K=int(tokens.shape[0]), T=int(tokens.shape[1]), dur=duration,
+                          ids=token_slots(tokens, cfg.table).ravel())
+        else:
+            wave = item.reference if cfg.input == "reference" else item.reconstruction
+            extras["mel"] = log_mel_frames(wave, n, cfg.n_mels).ravel()
+        return Measurement({"frames": float(n), "voiced_frames": float(np.count_nonzero(f0))}, extras)
+
+    # -- corpus level --------------------------------------------------------------------------
+    def evaluate(self, rows: list[Row], seed: int) -> dict[str, Any]:
+        key = (id(rows), len(rows), seed)
+        if key not in self._memo:
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(self.config.threads)
+            try:
+                self._memo = {key: self._evaluate(rows, seed)}
+            finally:
+                torch.set_num_threads(threads)
+        return self._memo[key]
+
+    def _inputs(self, rows: list[Row]) -> tuple[list[np.ndarray], int, int]:
+        """Per-row model inputs, the stride (token steps per frame) and the input width."""
+        cfg = self.config
+        if cfg.input != "tokens":
+            return [np.asarray(r.extras["mel"], dtype=np.float32).reshape(r.extras["n"], -1) for r in rows], 1, 2 * cfg.n_mels
+        rate = float(np.median([r.extras["T"] / r.extras["dur"] for r in rows]))
+        s = int(round(rate * FRAME_S)) if rate * FRAME_S >= 1.5 else 1
+        out = []
+        for r in rows:
+            K, T, n = r.extras["K"], r.extras["T"], r.extras["n"]
+            ids = np.asarray(r.extras["ids"]).reshape(K, T)
+            idx = np.minimum(((np.arange(n * s) + 0.5) * T / (n * s)).astype(np.int64), T - 1)
+            out.append(ids[:, idx].astype(np.int64))
+        return out, s, 0
+
+    def _evaluate(self, rows: list[Row], seed: int) -> dict[str, Any]:
+        cfg = self.config
+        need = ("split", "accent", "speaker")
+        usable = [r for r in rows if r.failure is None and "n" in r.extras
+                  and all(r.labels.get(k) is not None for k in need)]
+        if cfg.input == "tokens":
+            usable = [r for r in usable if "ids" in r.extras]
+            if len({r.extras["K"] for r in usable}) > 1:
+                return {"error": "items have different numbers of token streams"}
+        train = [r for r in usable if r.labels["split"] == "train"]
+        test = [r for r in usable if r.labels["split"] == "test"]
+        if len(train) < 8 or len(test) < 4:
+            missing = [k for k in need if not any(r.labels.get(k) is not None for r in rows)]
+            why = (f"no {', '.join(repr(k) for k in missing)} labels" if missing else
+                   f"too few items: {len(train)} train and {len(test)} test (need >= 8 and >= 4)")
+            return {"error": why}
+        t0 = time.process_time()
+        X, stride, n_in = self._inputs(train + test)
+        t_feat = time.process_time() - t0
+        accents = sorted({r.labels["accent"] for r in train})
+        speakers = sorted({r.labels["speaker"] for r in train})
+        runs, t_train, t_eval = [], 0.0, 0.0
+        for s in range(cfg.seeds):
+            t1 = time.process_time()
+            model = self._train(train, X[: len(train)], stride, n_in, accents, speakers, [seed, s])
+            t2 = time.process_time()
+            runs.append(self._predict(model, test, X[len(train):]))
+            t_eval += time.process_time() - t2
+            t_train += t2 - t1
+        t3 = time.process_time()
+        res = self._score(test, runs, accents, seed)
+        t_eval += time.process_time() - t3
+        res.update(n_train=len(train), n_test=len(test), stride=stride,
+                   cpu_seconds={"features": round(t_feat, 2), "training": round(t_train, 2),
+                                "evaluation": round(t_eval, 2)})
+        return res
+
+    def _batch(self, X: list[np.ndarray], rows: list[Row], idx: np.ndarray, stride: int):
+        import torch
+
+        n = max(rows[i].extras["n"] for i in idx)
+        mask = torch.zeros(len(idx), n)
+        if self.config.input == "tokens":
+            K = X[idx[0]].shape[0]
+            x = torch.zeros(len(idx), K, n * stride, dtype=torch.long)
+            for b, i in enumerate(idx):
+                x[b, :, : X[i].shape[1]] = torch.from_numpy(X[i])
+                mask[b, : rows[i].extras["n"]] = 1
+        else:
+            x = torch.zeros(len(idx), n, X[idx[0]].shape[1])
+            for b, i in enumerate(idx):
+                x[b, : X[i].shape[0]] = torch.from_numpy(X[i])
+                mask[b, : rows[i].extras["n"]] = 1
+        return x, n, mask
+
+    def _train(self, rows, X, stride, n_in, accents, speakers, seed):
+        import torch
+        import torch.nn.functional as F
+
+        cfg = self.config
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(int(rng.integers(2**31)))
+        acc = np.array([accents.index(r.labels["accent"]) for r in rows])
+        spk = np.array([speakers.index(r.labels["speaker"]) for r in rows])
+        f0s = [np.asarray(r.extras["f0"], dtype=np.float64) for r in rows]
+        if cfg.shuffle_labels:
+            acc, spk = acc[rng.permutation(len(acc))], spk[rng.permutation(len(spk))]
+            perm = rng.permutation(len(f0s))
+            f0s = [f0s[p][np.linspace(0, len(f0s[p]) - 1, len(f0s[j])).round().astype(int)]
+                   for j, p in enumerate(perm)]
+        cents = [np.where(f > 0, 1200 * np.log2(np.maximum(f, 1e-3) / F0_REF_HZ), 0.0) for f in f0s]
+        voiced_all = np.concatenate([c[f > 0] for c, f in zip(cents, f0s)])
+        mu, sd = float(voiced_all.mean()), float(voiced_all.std() or 1.0)
+        self._norm = (mu, sd)
+        if cfg.input != "tokens":
+            allx = np.concatenate(X)
+            self._xnorm = (allx.mean(0), allx.std(0) + 1e-3)
+            X = [(x - self._xnorm[0]) / self._xnorm[1] for x in X]
+        self._stride = stride
+        model = _net(cfg, stride, n_in, len(accents), len(speakers))
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        model.train()
+        for _ in range(cfg.steps):
+            idx = rng.choice(len(rows), size=min(cfg.batch, len(rows)), replace=False)
+            x, n, mask = self._batch(X, rows, idx, stride)
+            target = torch.zeros(len(idx), n)
+            voiced = torch.zeros(len(idx), n)
+            for b, i in enumerate(idx):
+                m = len(cents[i])
+                target[b, :m] = torch.from_numpy((cents[i] - mu) / sd).float()
+                voiced[b, :m] = torch.from_numpy((f0s[i] > 0).astype(np.float32))
+            f0p, vlog, alog, slog, _ = model(x, n, mask)
+            loss = (((f0p - target) ** 2) * voiced).sum() / voiced.sum().clamp(min=1)
+            loss = loss + (F.binary_cross_entropy_with_logits(vlog, voiced, reduction="none") * mask).sum() / mask.sum()
+            loss = loss + F.cross_entropy(alog, torch.from_numpy(acc[idx])) + F.cross_entropy(slog, torch.from_numpy(spk[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        return model
+
+    def _predict(self, model, rows, X):
+        import torch
+
+        cfg = self.config
+        if cfg.input != "tokens":
+            X = [(x - self._xnorm[0]) / self._xnorm[1] for x in X]
+        mu, sd = self._norm
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(rows), cfg.batch):
+                idx = np.arange(start, min(start + cfg.batch, len(rows)))
+                x, n, mask = self._batch(X, rows, idx, self._stride)
+                f0p, vlog, alog, _, pooled = model(x, n, mask)
+                for b, i in enumerate(idx):
+                    m = rows[i].extras["n"]
+                    out.append({"f0": f0p[b, :m].numpy() * sd + mu, "voiced": vlog[b, :m].numpy() > 0,
+                                "accent": alog[b].numpy(), "emb": pooled[b].numpy()})
+        return out
+
+    def _score(self, rows, runs, accents, seed) -> dict[str, Any]:
+        """Per-item statistics per seed, full-sample scores per seed and the bootstrap."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GroupKFold
+        from sklearn.preprocessing import StandardScaler
+
+        cfg = self.config
+        f0s = [np.asarray(r.extras["f0"], dtype=np.float64) for r in rows]
+        voiced = [f > 0 for f in f0s]
+        true_c = [1200 * np.log2(f[v] / F0_REF_HZ) for f, v in zip(f0s, voiced)]
+        acc_true = [r.labels["accent"] for r in rows]
+        spk_true = np.array([str(r.labels["speaker"]) for r in rows])
+        sent = np.array([str(r.labels.get("sentence_id")) for r in rows])
+        test_accents = sorted(set(acc_true))
+        two = [a for a in ("en-us", "en-gb") if a in accents]
+        # pitch pairs: (index of low, index of high)
+        by_pair: dict[str, dict[str, int]] = {}
+        for i, r in enumerate(rows):
+            if r.labels.get("pair") is not None and r.labels.get("pitch_class") in ("low", "high"):
+                by_pair.setdefault(str(r.labels["pair"]), {})[r.labels["pitch_class"]] = i
+        pairs = [(p["low"], p["high"]) for p in by_pair.values() if len(p) == 2]
+        unit_of = {}
+        for u, (lo, hi) in enumerate(pairs):
+            unit_of[lo] = unit_of[hi] = u
+        units = [[i for i, _ in enumerate(rows) if unit_of.get(i) == u] for u in range(len(pairs))]
+        units += [[i] for i in range(len(rows)) if i not in unit_of]
+        n_spk = len(set(spk_true))
+        per_seed = []
+        for run in runs:
+            pred_c = [p["f0"][v] for p, v in zip(run, voiced)]
+            mean_pred = np.array([c.mean() if len(c) else np.nan for c in pred_c])
+            vacc = [(p["voiced"] == v) for p, v in zip(run, voiced)]
+            acc_pred = [accents[int(np.argmax(p["accent"]))] for p in run]
+            acc2_pred = [two[int(np.argmax(p["accent"][[accents.index(a) for a in two]]))] if len(two) == 2 else None
+                         for p in run]
+            spk_pred = np.array([""] * len(rows), dtype=object)
+            if n_spk >= 2 and len(set(sent)) >= cfg.speaker_folds:
+                E = np.stack([p["emb"] for p in run])
+                for tr, te in GroupKFold(cfg.speaker_folds).split(E, spk_true, sent):
+                    if len(set(spk_true[tr])) < 2:
+                        continue
+                    sc = StandardScaler().fit(E[tr])
+                    clf = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(E[tr]), spk_true[tr])
+                    spk_pred[te] = clf.predict(sc.transform(E[te]))
+            pair_ok = []
+            for lo, hi in pairs:  # the frames voiced in both (index-aligned): a blind probe ties
+                n = min(len(voiced[lo]), len(voiced[hi]))
+                both = voiced[lo][:n] & voiced[hi][:n]
+                if both.any():
+                    a, b = run[lo]["f0"][:n][both].mean(), run[hi]["f0"][:n][both].mean()
+                else:
+                    a, b = mean_pred[lo], mean_pred[hi]
+                pair_ok.append(1.0 if b > a else 0.5 if b == a else 0.0)
+            per_seed.append(dict(pred_c=pred_c, mean_pred=mean_pred, vacc=vacc, acc_pred=acc_pred,
+                                 acc2_pred=acc2_pred, spk_pred=spk_pred, pair_ok=pair_ok))
+
+        def metrics(ps, items: list[int]) -> dict[str, float]:
+            out: dict[str, float] = {}
+            yt = np.concatenate([true_c[i] for i in items])
+            yp = np.concatenate([ps["pred_c"][i] for i in items])
+            if len(yt) > 1 and yt.var() > 0:
+                out["f0_r2"] = float(1 - ((yt - yp) ** 2).sum() / ((yt - yt.mean()) ** 2).sum())
+                out["f0_mae_cents"] = float(np.median(np.abs(yt - yp)))
+            out["voicing_acc"] = float(np.concatenate([ps["vacc"][i] for i in items]).mean())
+            item_set = items
+            counts = np.bincount(items, minlength=len(rows))
+            ok = [ps["pair_ok"][u] for u, (lo, _) in enumerate(pairs) for _ in range(counts[lo])]
+            if ok:
+                out["pitch_pairs_acc"] = float(np.mean(ok))
+
+            def balanced(pred, keep) -> float | None:
+                sel = [i for i in item_set if keep(acc_true[i])]
+                classes = sorted({acc_true[i] for i in sel})
+                if len(classes) < 2:
+                    return None
+                return float(np.mean([np.mean([pred[i] == c for i in sel if acc_true[i] == c]) for c in classes]))
+
+            b = balanced(ps["acc_pred"], lambda a: True)
+            if b is not None:
+                out["accent_acc"] = b
+            if len(two) == 2:
+                b2 = balanced(ps["acc2_pred"], lambda a: a in two)
+                if b2 is not None:
+                    out["accent2_acc"] = b2
+            sp = [ps["spk_pred"][i] == spk_true[i] for i in item_set if ps["spk_pred"][i] != ""]
+            if sp:
+                out["speaker_acc"] = float(np.mean(sp))
+            return out
+
+        all_items = list(range(len(rows)))
+        full = [metrics(ps, all_items) for ps in per_seed]
+        rng = np.random.default_rng([seed, 4243])
+        boot: dict[str, list[float]] = {}
+        for _ in range(cfg.bootstrap):
+            s = int(rng.integers(len(per_seed)))
+            pick = rng.integers(len(units), size=len(units))
+            items = [i for u in pick for i in units[u]]
+            for k, v in metrics(per_seed[s], items).items():
+                boot.setdefault(k, []).append(v)
+        scores = {}
+        for k in _SCORES:
+            vals = [f[k] for f in full if k in f]
+            if not vals:
+                continue
+            lo, hi = np.percentile(boot.get(k, vals), [2.5, 97.5]) if boot.get(k) else (min(vals), max(vals))
+            scores[k] = {"value": float(np.mean(vals)), "ci": [float(lo), float(hi)],
+                         "seeds": [round(v, 4) for v in vals]}
+        chance = {"pitch_pairs_chance": 0.5, "accent_chance": 1.0 / max(len(test_accents), 1),
+                  "accent2_chance": 0.5, "speaker_chance": 1.0 / max(n_spk, 1)}
+        return {"scores": scores, "chance": chance, "n_pairs": len(pairs), "n_test_speakers": n_spk,
+                "accents": accents}
+
+    def summarize(self, rows: list[Row], seed: int) -> dict[str, MetricValue]:
+        res = self.evaluate(rows, seed)
+        n = len(rows)
+        out: dict[str, MetricValue] = {}
+        for k, (unit, higher, _) in _SCORES.items():
+            s = (res.get("scores") or {}).get(k)
+            if s is None:
+                reason = res.get("error") or f"{k}: no test items with the labels it needs"
+                out[k] = MetricValue(None, None, None, 0, n, higher, unit, {reason: n})
+            else:
+                out[k] = MetricValue(s["value"], s["ci"][0], s["ci"][1], res["n_test"], 0, higher, unit, {})
+        for k in _CHANCES:
+            if "error" in res:
+                out[k] = MetricValue(None, None, None, 0, n, None, "", {res["error"]: n})
+            else:
+                c = res["chance"][k]
+                out[k] = MetricValue(c, c, c, res["n_test"], 0, None, "", {})
+        return out
+
+    def corpus_report(self, rows: list[Row], seed: int, out_dir: str | None = None) -> dict[str, Any]:
+        res = self.evaluate(rows, seed)
+        cfg = self.config
+        report = {"recipe": dataclasses.asdict(cfg), "recipe_sha256": recipe_hash(cfg),
+                  "model": "embedding (sum over streams) or log-mel -> strided conv to 50 Hz -> conv3 -> "
+                           "bidirectional GRU -> frame F0/voicing, pooled accent/speaker heads"}
+        if "error" in res:
+            report["error"] = res["error"]
+            return report
+        report.update({k: res[k] for k in ("n_train", "n_test", "n_pairs", "n_test_speakers", "stride",
+                                            "cpu_seconds", "accents")})
+        report["per_seed"] = {k: v["seeds"] for k, v in res["scores"].items()}
+        return report
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioProbeConfig(LearnedProbeConfig):
+    input: str = "reference"
+
+
+class AudioProbe(LearnedProbe):
+    """The ceiling: the probe model on log-mel frames of the original audio (``input=decoded``:
+    of the codec's decoded audio)."""
+
+    name = "probe-audio"
+    Config = AudioProbeConfig
+    requires = frozenset({"reference", "reconstruction", "labels"})
+    description = "the audio ceiling of probe: the same model and heads on log-mel frames of the original audio"
