@@ -59,9 +59,9 @@ ROWS: tuple[ScoreRow, ...] = (
     ScoreRow("linear probe: pitch class", "probe-linear", "pitch_acc", chance="pitch_chance"),
     ScoreRow("linear probe: accent (all)", "probe-linear", "accent_acc", chance="accent_chance"),
     # tasks written at the same time as this table: names to be checked when they land
-    ScoreRow("accent ABX on tokens", "abx", "accent_abx_tokens", chance="abx_chance", provisional=True),
-    ScoreRow("accent ABX on decoded audio", "abx", "accent_abx_audio", chance="abx_chance", provisional=True),
-    ScoreRow("pitch ABX on tokens", "abx", "pitch_abx_tokens", chance="abx_chance", provisional=True),
+    ScoreRow("accent ABX on tokens", "abx", "accent_abx_tokens", chance="abx_chance"),
+    ScoreRow("accent ABX on decoded audio", "abx", "accent_abx_audio", chance="abx_chance"),
+    ScoreRow("pitch ABX on tokens", "abx", "pitch_abx_tokens", chance="abx_chance"),
     ScoreRow("tokens: unigram entropy (bits/token)", "tokens", "unigram_entropy", digits=2),
     ScoreRow("tokens: 4-gram Kneser-Ney LM (kbps)", "tokens", "ngram_kbps", digits=2),
 )
