@@ -18,7 +18,8 @@ from typing import Callable
 
 from bench.codecs.base import Codec
 from bench.datasets import DEFAULT_DATASET
-from bench.run.executors import Executor, InProcess, WorkerPool, load_components, pinned_threads  # noqa: F401
+from bench.run.executors import (Executor, InProcess, WorkerPool, load_components, pin_threads,  # noqa: F401
+                                 pinned_threads, shared_pool, worker_pool)
 from bench.run.options import (Job, RunError, RunOptions, RunReport, build_codec, build_dataset,  # noqa: F401
                                build_task, check_requires, run_key, select_items, task_key)
 from bench.run.pipeline import ItemSettings, process_jobs, run_codec  # noqa: F401
@@ -118,11 +119,11 @@ def make_executor(opts: RunOptions, codec: Codec, tasks: dict[str, Task], n_chun
     if not opts.isolated():
         return InProcess(codec, tasks, settings, opts.threads)
     workers = max(1, min(opts.workers, n_chunks))
-    return WorkerPool(workers, codec, tasks, settings, opts.threads, opts.timeout)
+    return worker_pool(workers, codec, tasks, settings, opts.threads, opts.timeout)  # shared inside shared_pool()
 
 
 #: The public names of the run API (several are defined in bench/run/ and re-exported here).
 __all__ = ["Executor", "InProcess", "ItemSettings", "Job", "ProgressReport", "RunError", "RunOptions",
            "RunReport", "WorkerPool", "build_codec", "build_dataset", "build_task", "check_requires",
-           "corpus_bitrate", "load_components", "make_executor", "pinned_threads", "process_jobs", "run",
-           "run_codec", "run_key", "select_items", "summarize_run", "task_key"]
+           "corpus_bitrate", "load_components", "make_executor", "pin_threads", "pinned_threads", "process_jobs", "run",
+           "run_codec", "run_key", "select_items", "shared_pool", "summarize_run", "task_key"]
