@@ -24,7 +24,8 @@ from bench.run.options import (Job, RunError, RunOptions, RunReport, build_codec
                                build_task, check_requires, run_key, select_items, task_key)
 from bench.run.pipeline import ItemSettings, process_jobs, run_codec  # noqa: F401
 from bench.run.progress import ProgressReport, _progress_mode
-from bench.run.summary import corpus_bitrate, summarize_run  # noqa: F401
+from bench.run.summary import (corpus_bitrate, remember_summaries, stored_summaries, summarize_run,  # noqa: F401
+                               summary_key)
 from bench.registry import parse_spec
 from bench.store import Store
 from bench.tasks.base import Task
@@ -81,7 +82,15 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
             _execute(codec, tasks, jobs, opts, store, chash, label=f"{codec_name} / {dataset.name}")
         phases["execute"] = time.perf_counter() - t
         t = time.perf_counter()
-        records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts, log=log)
+        # a finished run run again: its stored records are reused when nothing they depend on changed
+        keys = [summary_key(store, chash, key, task, hashes, opts, len(all_items)) for key, task in tasks.items()]
+        reused = stored_summaries(keys, opts)
+        if reused is not None:
+            records, paths = reused
+            log(f"  nothing changed since the last run: its {len(records)} record(s) kept")
+        else:
+            records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts, log=log)
+            remember_summaries(keys, paths, opts)
         phases["summarize"] = time.perf_counter() - t
     finally:
         store.close()
