@@ -202,6 +202,12 @@ def compare_transcripts(plain_files: list[str], db: str) -> tuple[int, int]:
     return n, differ
 
 
+def metric_values(db: str) -> dict[tuple, tuple]:
+    with sqlite3.connect(db) as conn:
+        return {r[:4]: r[4:] for r in conn.execute(
+            "SELECT codec_hash, item_hash, task_key, metric, value, failure FROM metric_values")}
+
+
 def summary(xs: list[float]) -> str:
     return f"{statistics.median(xs):.2f} [{min(xs):.2f}, {max(xs):.2f}]"
 
@@ -215,6 +221,8 @@ def main() -> None:
     ap.add_argument("--memory-sizes", default="10,40,160", help="corpus sizes for the peak-memory check")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
+                    help="also time the bench of another checkout (e.g. before=DIR) in every round")
     ap.add_argument("--plain-shard", help=argparse.SUPPRESS)
     ap.add_argument("--plain-out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -235,10 +243,23 @@ def main() -> None:
             plain = timed([[sys.executable, os.path.abspath(__file__), "--limit", str(args.limit),
                             "--plain-shard", f"{i}/{args.workers}", "--plain-out", outs[i]]
                            + sum((["--codec", c] for c in codecs), []) for i in range(args.workers)], env)
+            others = {}
+            for spec in args.also:
+                label, root = spec.split("=", 1)
+                other_env = {**env, "PYTHONPATH": os.path.abspath(root)}
+                other = timed([bench_cmd(codecs, args.limit, args.workers, os.path.join(tmp, f"{label}{k}"))], other_env)
+                others[label] = other
+                print(f"  {label}: {other['cpu']:.1f} CPU-s (sys {other['sys']:.1f}) {other['wall']:.1f} s wall, ratio CPU "
+                      f"{other['cpu'] / plain['cpu']:.2f} wall {other['wall'] / plain['wall']:.2f}", flush=True)
             out = os.path.join(tmp, f"bench{k}")
             ours = timed([bench_cmd(codecs, args.limit, args.workers, out)], env)
             n, differ = compare_transcripts(outs, os.path.join(out, "bench.sqlite"))
-            rows.append({"plain": plain, "bench": ours, "transcripts": n, "differ": differ})
+            for label in others:  # the same numbers from another checkout?
+                a = metric_values(os.path.join(tmp, f"{label}{k}", "bench.sqlite"))
+                b = metric_values(os.path.join(out, "bench.sqlite"))
+                others[label]["values_differing"] = sum(a[key] != b.get(key) for key in a) + len(set(b) - set(a))
+                print(f"  {label}: {others[label]['values_differing']} of {len(a)} metric values differ from bench's")
+            rows.append({"plain": plain, "bench": ours, "transcripts": n, "differ": differ, "also": others})
             print(f"pair {k + 1}: plain {plain['cpu']:.1f} CPU-s (sys {plain['sys']:.1f}) {plain['wall']:.1f} s wall | "
                   f"bench {ours['cpu']:.1f} CPU-s (sys {ours['sys']:.1f}) {ours['wall']:.1f} s wall | "
                   f"ratio CPU {ours['cpu'] / plain['cpu']:.2f} wall {ours['wall'] / plain['wall']:.2f} | "
@@ -246,6 +267,10 @@ def main() -> None:
         cpu_r = [r["bench"]["cpu"] / r["plain"]["cpu"] for r in rows]
         wall_r = [r["bench"]["wall"] / r["plain"]["wall"] for r in rows]
         print(f"bench / plain, median [range] of {len(rows)} paired runs: CPU {summary(cpu_r)}, wall {summary(wall_r)}")
+        for spec in args.also:
+            label = spec.split("=", 1)[0]
+            print(f"{label} / plain: CPU {summary([r['also'][label]['cpu'] / r['plain']['cpu'] for r in rows])}, "
+                  f"wall {summary([r['also'][label]['wall'] / r['plain']['wall'] for r in rows])}")
 
         from run_overhead import stage_seconds
 
