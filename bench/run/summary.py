@@ -124,8 +124,8 @@ SUMMARY_FORMAT = "1"
 def summary_key(store: Store, chash: str, key: str, task: Task, hashes: list[str], opts: RunOptions,
                 n_items_total: int) -> str:
     """What a task's record depends on, hashed: the run key, the task key, the items, the
-    options recorded in the record, the task's code (its module file) and a fingerprint of the
-    stored rows (count and rowids of this codec x task: a rewritten row gets a new rowid)."""
+    options recorded in the record, the task's code (its module file) and a hash of every stored
+    value the record is built from (codec outputs' facts, task rows, metric values, arrays)."""
     import hashlib
     import inspect
     import json
@@ -135,12 +135,27 @@ def summary_key(store: Store, chash: str, key: str, task: Task, hashes: list[str
             code = hashlib.sha256(fh.read()).hexdigest()
     except (OSError, TypeError):
         code = None
-    fingerprint = store.conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(rowid), 0), COALESCE(MAX(rowid), 0) FROM task_rows "
-        "WHERE codec_hash=? AND task_key=?", (chash, key)).fetchone()
+    rows = hashlib.sha256()  # every stored value the record is built from (blobs of tokens and audio aside)
+    queries = (
+        ("SELECT item_hash, status, reason, lag, duration, token_bps, payload_bps, notes, timings "
+         "FROM codec_outputs WHERE codec_hash=? ORDER BY item_hash", (chash,)),
+        ("SELECT item_hash, item_id, status, reason, extras, seconds FROM task_rows "
+         "WHERE codec_hash=? AND task_key=? ORDER BY item_hash", (chash, key)),
+        ("SELECT item_hash, metric, value, failure FROM metric_values "
+         "WHERE codec_hash=? AND task_key=? ORDER BY item_hash, metric", (chash, key)),
+        ("SELECT item_hash, path, dtype, shape, data FROM item_arrays "
+         "WHERE codec_hash=? AND task_key=? ORDER BY item_hash, path", (chash, key)),
+    )
+    for sql, args in queries:
+        for row in store.conn.execute(sql, args):
+            for v in row:
+                rows.update(v if isinstance(v, bytes) else repr(v).encode())
+                rows.update(b"\x00")
+        rows.update(b"\x01")
+    fingerprint = rows.hexdigest()
     parts = [SUMMARY_FORMAT, chash, key, hashlib.sha256("\n".join(hashes).encode()).hexdigest(), n_items_total,
              opts.seed, opts.limit, os.path.abspath(opts.out), opts.codec, opts.dataset, opts.workers, opts.timeout,
-             opts.isolated(), opts.executor_kind(), opts.scheduler, code, list(fingerprint)]
+             opts.isolated(), opts.executor_kind(), opts.scheduler, code, fingerprint]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
