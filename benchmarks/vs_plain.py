@@ -59,9 +59,10 @@ def plain_shard(codecs: list[str], limit: int, shard: int, n_shards: int, out: s
     from resemblyzer import VoiceEncoder, hparams
     from resemblyzer import audio as rz_audio
 
-    from bench.audio import METRIC_SR, align, resample
+    from bench.audio import METRIC_SR
     from bench.metrics import signal
     from bench.run.options import build_codec, build_dataset, select_items
+    from bench.run.pipeline import run_codec
     from bench.tasks.pitch import mfcc_stats
 
     torch.set_num_threads(1)
@@ -113,11 +114,9 @@ def plain_shard(codecs: list[str], limit: int, shard: int, n_shards: int, out: s
         codec.load()
         for item in items:
             audio = item.load()
-            x = resample(audio.wave, audio.sample_rate, codec.sample_rate)
-            ref = resample(audio.wave, audio.sample_rate, METRIC_SR)
-            y = resample(codec.decode(codec.encode(x).tokens), codec.sample_rate, METRIC_SR)
-            rec, _ = align(ref, y, int(0.25 * METRIC_SR))
-            rec = rec.astype(np.float32)
+            # the codec stage is bench's own (token checks included), so both measure the same audio
+            output, ref = run_codec(codec, audio.wave, audio.sample_rate, 0.25)
+            rec = output.recon
             sr, sd = signal.Spectra(ref), signal.Spectra(rec)
             metrics = [signal.pesq_score(ref, rec, "wb"), signal.pesq_score(ref, rec, "nb"),
                        signal.stoi_score(ref, rec, False), signal.stoi_score(ref, rec, True),
