@@ -115,6 +115,13 @@ def _add_run(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    from bench.runner import shared_pool
+
+    with shared_pool():  # one worker pool for every codec and dataset: task models load once per worker
+        return _cmd_run(args)
+
+
+def _cmd_run(args) -> int:
     from bench.runner import RunOptions, build_codec, run
     from bench.suite import fitting_tasks, installed_tasks, plan
 

@@ -18,12 +18,14 @@ from typing import Callable
 
 from bench.codecs.base import Codec
 from bench.datasets import DEFAULT_DATASET
-from bench.run.executors import Executor, InProcess, WorkerPool, load_components, pinned_threads  # noqa: F401
+from bench.run.executors import (Executor, InProcess, WorkerPool, load_components, pin_threads,  # noqa: F401
+                                 pinned_threads, shared_pool, worker_pool)
 from bench.run.options import (Job, RunError, RunOptions, RunReport, build_codec, build_dataset,  # noqa: F401
                                build_task, check_requires, run_key, select_items, task_key)
 from bench.run.pipeline import ItemSettings, process_jobs, run_codec  # noqa: F401
 from bench.run.progress import ProgressReport, _progress_mode
-from bench.run.summary import corpus_bitrate, summarize_run  # noqa: F401
+from bench.run.summary import (corpus_bitrate, remember_summaries, stored_summaries, summarize_run,  # noqa: F401
+                               summary_key)
 from bench.registry import parse_spec
 from bench.store import Store
 from bench.tasks.base import Task
@@ -80,7 +82,15 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
             _execute(codec, tasks, jobs, opts, store, chash, label=f"{codec_name} / {dataset.name}")
         phases["execute"] = time.perf_counter() - t
         t = time.perf_counter()
-        records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts, log=log)
+        # a finished run run again: its stored records are reused when nothing they depend on changed
+        keys = [summary_key(store, chash, key, task, hashes, opts, len(all_items)) for key, task in tasks.items()]
+        reused = stored_summaries(keys, opts)
+        if reused is not None:
+            records, paths = reused
+            log(f"  nothing changed since the last run: its {len(records)} record(s) kept")
+        else:
+            records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts, log=log)
+            remember_summaries(keys, paths, opts)
         phases["summarize"] = time.perf_counter() - t
     finally:
         store.close()
@@ -118,11 +128,11 @@ def make_executor(opts: RunOptions, codec: Codec, tasks: dict[str, Task], n_chun
     if not opts.isolated():
         return InProcess(codec, tasks, settings, opts.threads)
     workers = max(1, min(opts.workers, n_chunks))
-    return WorkerPool(workers, codec, tasks, settings, opts.threads, opts.timeout)
+    return worker_pool(workers, codec, tasks, settings, opts.threads, opts.timeout)  # shared inside shared_pool()
 
 
 #: The public names of the run API (several are defined in bench/run/ and re-exported here).
 __all__ = ["Executor", "InProcess", "ItemSettings", "Job", "ProgressReport", "RunError", "RunOptions",
            "RunReport", "WorkerPool", "build_codec", "build_dataset", "build_task", "check_requires",
-           "corpus_bitrate", "load_components", "make_executor", "pinned_threads", "process_jobs", "run",
-           "run_codec", "run_key", "select_items", "summarize_run", "task_key"]
+           "corpus_bitrate", "load_components", "make_executor", "pin_threads", "pinned_threads", "process_jobs", "run",
+           "run_codec", "run_key", "select_items", "shared_pool", "summarize_run", "task_key"]

@@ -34,6 +34,23 @@ def _speechlike(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
 
 
 # -- signal ---------------------------------------------------------------------------------------
+def test_stoi_pair_equals_pystoi_run_twice():
+    """STOI and ESTOI in one pass give pystoi's values (to 1e-12) and its failures."""
+    rng = np.random.default_rng(3)
+    x = _speechlike(2.5, seed=1)
+    for deg in (x, x + 0.05 * rng.standard_normal(len(x)).astype(np.float32), 0.5 * np.roll(x, 40),
+                np.clip(3 * x, -0.3, 0.3), _speechlike(2.5, seed=2)):
+        s, e = signal.stoi_pair(x, deg)
+        assert s == pytest.approx(signal.stoi_score(x, deg, extended=False), abs=1e-12, rel=0)
+        assert e == pytest.approx(signal.stoi_score(x, deg, extended=True), abs=1e-12, rel=0)
+    # one second of voice in 3 s of silence: pystoi's too-few-frames case; and a too-short item
+    quiet = np.concatenate([np.zeros(SR), _speechlike(0.2), np.zeros(SR)]).astype(np.float32)
+    for a in (quiet, x[:4000]):
+        both = signal.stoi_pair(a, a)
+        assert both[0] == signal.stoi_score(a, a, extended=False) == both[1] == signal.stoi_score(a, a, extended=True)
+        assert isinstance(both[0], Failed)
+
+
 def test_identical_signals_score_the_ceilings():
     x = _speechlike()
     assert signal.pesq_score(x, x, "wb") == pytest.approx(4.644, abs=1e-3)

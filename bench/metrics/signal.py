@@ -95,6 +95,57 @@ def stoi_score(ref: np.ndarray, deg: np.ndarray, extended: bool) -> float | Fail
     return value
 
 
+def stoi_pair(ref: np.ndarray, deg: np.ndarray) -> tuple[float | Failed, float | Failed]:
+    """(STOI, extended STOI) in one pass: the resampling to 10 kHz, silent-frame removal, STFT
+    and one-third-octave bands they share are computed once, with pystoi's own functions and
+    constants, then each measure's last step as in ``pystoi.stoi`` (values identical to two
+    :func:`stoi_score` calls; tests/test_metrics.py checks it)."""
+    import importlib
+
+    from pystoi import utils
+
+    _mod = importlib.import_module("pystoi.stoi")  # the module (the package exports its function)
+
+    short = Failed("too short for STOI (fewer than 30 non-silent frames)")
+    if len(ref) < 0.4 * METRIC_SR:
+        return short, short
+    x, y = ref.astype(np.float64), deg.astype(np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y should have the same length, found {x.shape} and {y.shape}")
+    if METRIC_SR != _mod.FS:
+        x = utils.resample_oct(x, _mod.FS, METRIC_SR)
+        y = utils.resample_oct(y, _mod.FS, METRIC_SR)
+    x, y = utils.remove_silent_frames(x, y, _mod.DYN_RANGE, _mod.N_FRAME, int(_mod.N_FRAME / 2))
+    x_spec = utils.stft(x, _mod.N_FRAME, _mod.NFFT, overlap=2).transpose()
+    y_spec = utils.stft(y, _mod.N_FRAME, _mod.NFFT, overlap=2).transpose()
+    n = _mod.N
+    if x_spec.shape[-1] < n:  # pystoi warns and returns 1e-5 here
+        return short, short
+    x_tob = np.sqrt(np.matmul(_mod.OBM, np.square(np.abs(x_spec))))
+    y_tob = np.sqrt(np.matmul(_mod.OBM, np.square(np.abs(y_spec))))
+    x_seg = np.array([x_tob[:, m - n:m] for m in range(n, x_tob.shape[1] + 1)])
+    y_seg = np.array([y_tob[:, m - n:m] for m in range(n, x_tob.shape[1] + 1)])
+
+    x_n, y_n = utils.row_col_normalize(x_seg), utils.row_col_normalize(y_seg)
+    extended = np.sum(x_n * y_n / n) / x_n.shape[0]
+
+    norm = np.linalg.norm(x_seg, axis=2, keepdims=True) / (np.linalg.norm(y_seg, axis=2, keepdims=True) + utils.EPS)
+    y_primes = np.minimum(y_seg * norm, x_seg * (1 + 10 ** (-_mod.BETA / 20)))
+    y_primes = y_primes - np.mean(y_primes, axis=2, keepdims=True)
+    xs = x_seg - np.mean(x_seg, axis=2, keepdims=True)
+    y_primes /= (np.linalg.norm(y_primes, axis=2, keepdims=True) + utils.EPS)
+    xs /= (np.linalg.norm(xs, axis=2, keepdims=True) + utils.EPS)
+    standard = np.sum(y_primes * xs) / (xs.shape[0] * xs.shape[1])
+
+    def checked(v: float) -> float | Failed:
+        v = float(v)
+        if v <= 1e-5:
+            return short
+        return v if math.isfinite(v) else Failed("STOI returned a non-finite value")
+
+    return checked(standard), checked(extended)
+
+
 def si_sdr(ref: np.ndarray, deg: np.ndarray) -> float | Failed:
     """Scale-invariant SDR in dB (Le Roux et al., 2019), zero-mean, capped at SI_SDR_CAP_DB."""
     s = ref.astype(np.float64) - ref.mean()
@@ -279,4 +330,4 @@ def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra
 
 __all__ = ["MCD_ALPHA", "MCD_FFT", "MCD_FLOOR_DB", "MCD_FRAME", "MCD_HOP", "MCD_ORDER", "MCD_SILENCE_DB",
            "PESQ_MAX_SEGMENT_S", "SILENCE_RMS", "SI_SDR_CAP_DB", "Spectra", "mel_cepstra",
-           "mel_cepstral_distortion", "mel_l1", "mrstft", "pesq_score", "si_sdr", "stoi_score"]
+           "mel_cepstral_distortion", "mel_l1", "mrstft", "pesq_score", "si_sdr", "stoi_pair", "stoi_score"]

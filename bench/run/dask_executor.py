@@ -28,7 +28,7 @@ import uuid
 from typing import Any, Callable
 
 from bench.codecs.base import Codec, require
-from bench.run.executors import _THREAD_VARS, _pin_threads, load_components
+from bench.run.executors import _THREAD_VARS, load_components, pin_threads
 from bench.run.options import Job, RunError
 from bench.run.pipeline import ItemSettings, _failed_item, _reason, process_jobs
 from bench.tasks.base import Task
@@ -81,7 +81,7 @@ def _components(state: dict[str, Any]) -> tuple[Codec, dict[str, Task], ItemSett
         except BaseException as exc:  # noqa: BLE001 - e.g. a different bench on the worker
             state["error"] = f"Dask worker {os.getpid()} cannot unpickle the run: {_reason(exc)}"
             raise
-        _pin_threads(threads)
+        pin_threads(threads)
         state["pinned"].add(threading.get_ident())
         try:
             load_components(codec, tasks.values(), threads)
@@ -91,7 +91,7 @@ def _components(state: dict[str, Any]) -> tuple[Codec, dict[str, Task], ItemSett
         state["loaded"] = (codec, tasks, settings, threads)
     codec, tasks, settings, threads = state["loaded"]
     if threading.get_ident() not in state["pinned"]:
-        _pin_threads(threads)
+        pin_threads(threads)
         state["pinned"].add(threading.get_ident())
     return codec, tasks, settings
 

@@ -22,16 +22,37 @@ from bench.tasks.base import Task
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def _pin_threads(n: int) -> None:
+def pin_threads(n: int) -> Callable[[], None]:
+    """Pin BLAS, OpenMP and torch intra-op threads to ``n`` — the one thread setting of every
+    path (in-process, pool workers, Dask workers): environment variables for libraries not yet
+    loaded, threadpoolctl for those loaded (call again after loading models), torch if imported.
+    Returns a function that restores what was there before."""
+    saved_env = {var: os.environ.get(var) for var in _THREAD_VARS}
     for var in _THREAD_VARS:
         os.environ[var] = str(n)
     try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(n)
+        limits = threadpool_limits(n)
     except ImportError:
-        pass
-    _set_torch_threads(n)
+        limits = None
+    torch_before = _set_torch_threads(n)
+
+    def restore() -> None:
+        for var, value in saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        if limits is not None:
+            limits.restore_original_limits()
+        if torch_before is not None:
+            _set_torch_threads(torch_before)
+
+    return restore
+
+
+_pin_threads = pin_threads  # the earlier name
 
 
 def _set_torch_threads(n: int) -> int | None:
@@ -50,26 +71,11 @@ def _set_torch_threads(n: int) -> int | None:
 @contextlib.contextmanager
 def pinned_threads(n: int):
     """In-process runs pin threads exactly as pool workers do, and restore them afterwards."""
-    saved_env = {var: os.environ.get(var) for var in _THREAD_VARS}
-    for var in _THREAD_VARS:
-        os.environ[var] = str(n)
-    torch_before = _set_torch_threads(n)
+    restore = pin_threads(n)
     try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            yield
-        else:
-            with threadpool_limits(n):
-                yield
+        yield
     finally:
-        for var, value in saved_env.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-        if torch_before is not None:
-            _set_torch_threads(torch_before)
+        restore()
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -97,28 +103,39 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="bench-parent-watch").start()
 
 
-def _worker_main(conn: Any, codec: Codec, tasks: dict[str, Task], settings: ItemSettings, threads: int,
-                 parent_pid: int) -> None:
-    """A pool worker: load once, then take one chunk of jobs at a time until told to stop."""
+def _worker_main(conn: Any, threads: int, parent_pid: int) -> None:
+    """A pool worker: told what to load (a codec and tasks; tasks stay loaded for the next
+    codec of the same ``bench run``), then takes one chunk of jobs at a time until told to stop."""
     _die_with_parent(parent_pid)
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it stops the workers
-    _pin_threads(threads)
-    try:
-        load_components(codec, tasks.values(), threads)
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
-        conn.send({"fatal": f"cannot load {codec.name}: {_reason(exc)}"})
-        return
-    conn.send({"ready": True})
+    pin_threads(threads)
+    loaded: dict[str, Task] = {}
+    codec: Codec | None = None
+    tasks: dict[str, Task] = {}
+    settings: ItemSettings | None = None
     while True:
         try:
-            jobs = conn.recv()
+            msg = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
-        if jobs is None:
+        if msg is None:
             return
-        conn.send({"results": process_jobs(codec, tasks, jobs, settings)})
+        if msg[0] == "setup":
+            _, setup_id, codec, new_tasks, keys, cache_dir, settings = msg
+            loaded.update(new_tasks)
+            tasks = {key: loaded[key] for key in keys}
+            for task in tasks.values():
+                task.cache_dir = cache_dir
+            try:
+                load_components(codec, tasks.values(), threads)
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
+                conn.send({"fatal": f"cannot load {codec.name}: {_reason(exc)}"})
+                return
+            conn.send({"ready": setup_id})
+        else:
+            conn.send({"results": process_jobs(codec, tasks, msg[1], settings)})
 
 
 def _exit_reason(code: int | None) -> str:
@@ -143,30 +160,55 @@ class WorkerPool:
     timeout is replaced. Its chunk's items are tried again one by one in fresh workers, so only
     the item that faults is recorded as failed (with the reason), and every other item is
     measured exactly as in a clean run. Workers die with the parent.
+
+    Inside :func:`shared_pool` (one ``bench run`` command) the pool outlives one codec: its
+    workers keep their loaded task models (Whisper, the speaker encoder) and only load the next
+    codec, instead of a new pool starting and loading everything for every codec.
     """
 
     def __init__(self, n: int, codec: Codec, tasks: dict[str, Task], settings: ItemSettings, threads: int,
-                 timeout_s: float | None):
+                 timeout_s: float | None, shared: bool = False):
         self.n = n
-        self.args = (codec, tasks, settings, threads)
+        self.threads = threads
         self.timeout_s = timeout_s
+        self.shared = shared
         self.ctx = multiprocessing.get_context("spawn")
         self.workers: list[dict[str, Any]] = []
+        self._setups = 0
+        self.bind(codec, tasks, settings)
+
+    def bind(self, codec: Codec, tasks: dict[str, Task], settings: ItemSettings) -> "WorkerPool":
+        """The codec and tasks of the next :meth:`run` (workers load them before their first chunk)."""
+        self.codec, self.tasks, self.settings = codec, tasks, settings
+        self._setups += 1
+        self.setup_id = self._setups
+        return self
+
+    def _setup(self, worker: dict[str, Any]) -> None:
+        """Send a worker what to load; it answers ready (or fatal) once loaded."""
+        keys = list(self.tasks)
+        new = {k: t for k, t in self.tasks.items() if k not in worker["task_keys"]}
+        cache_dir = next((t.cache_dir for t in self.tasks.values()), None)
+        try:
+            worker["conn"].send(("setup", self.setup_id, self.codec, new, keys, cache_dir, self.settings))
+        except (TypeError, AttributeError, pickle.PicklingError) as exc:
+            raise RunError(f"cannot send the codec and tasks to a worker process (not picklable: {exc})") from None
+        worker["task_keys"].update(new)
+        worker.update(setup=self.setup_id, ready=False, started=time.monotonic())
 
     def _spawn(self) -> dict[str, Any]:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker_main, args=(child, *self.args, os.getpid()), daemon=True,
+        proc = self.ctx.Process(target=_worker_main, args=(child, self.threads, os.getpid()), daemon=True,
                                 name="bench-worker")
-        try:
-            proc.start()
-        except (TypeError, AttributeError, pickle.PicklingError) as exc:
-            parent.close()
-            child.close()
-            raise RunError(f"cannot send the codec and tasks to a worker process (not picklable: {exc})") from None
+        proc.start()
         child.close()
         worker = {"proc": proc, "conn": parent, "jobs": None, "since": 0.0, "ready": False,
-                  "started": time.monotonic()}
+                  "started": time.monotonic(), "setup": None, "task_keys": set()}
         self.workers.append(worker)
+        try:
+            self._setup(worker)
+        except (OSError, ValueError):  # died at once: found by the run loop
+            pass
         return worker
 
     def _retire(self, worker: dict[str, Any], kill: bool = False) -> None:
@@ -192,8 +234,12 @@ class WorkerPool:
         from multiprocessing.connection import wait
 
         queue = deque(chunks)
+        clean = False
         try:
-            for _ in range(min(self.n, len(queue))):
+            for w in self.workers:
+                if w["setup"] != self.setup_id:
+                    self._setup(w)
+            for _ in range(min(self.n, len(queue)) - len(self.workers)):
                 self._spawn()
             while queue or any(w["jobs"] is not None for w in self.workers):
                 faulted: dict[int, tuple[dict[str, Any], str]] = {}
@@ -201,7 +247,7 @@ class WorkerPool:
                     if w["ready"] and w["jobs"] is None and queue:
                         w["jobs"], w["since"] = queue.popleft(), time.monotonic()
                         try:
-                            w["conn"].send(w["jobs"])
+                            w["conn"].send(("jobs", w["jobs"]))
                         except (OSError, ValueError):  # it died between two chunks: the chunk never ran
                             queue.appendleft(w["jobs"])
                             w["jobs"] = None
@@ -229,7 +275,7 @@ class WorkerPool:
                         if "fatal" in msg:
                             raise RunError(msg["fatal"])
                         if "ready" in msg:
-                            w["ready"] = True
+                            w["ready"] = w["ready"] or msg["ready"] == self.setup_id  # an earlier setup's: ignored
                             continue
                         w["jobs"] = None
                         record(msg["results"])
@@ -242,7 +288,7 @@ class WorkerPool:
                     if self.timeout_s and w["jobs"] is not None and now - w["since"] > self.timeout_s * len(w["jobs"]):
                         faulted[id(w)] = (w, f"timed out after {self.timeout_s:g} s per item")
                     elif not w["ready"] and now - w["started"] > LOAD_TIMEOUT_S:
-                        raise RunError(f"a worker process did not finish loading {self.args[0].name} and its "
+                        raise RunError(f"a worker process did not finish loading {self.codec.name} and its "
                                        f"tasks in {LOAD_TIMEOUT_S:g} s")
                 for w, why in faulted.values():
                     jobs = w["jobs"]
@@ -257,16 +303,68 @@ class WorkerPool:
                         self._spawn()
                 if not self.workers and queue:
                     self._spawn()
+            clean = True
         finally:
-            self.close()
+            if not (self.shared and clean):  # a stopped run leaves workers in an unknown state
+                self.close()
+
+
+_SHARED: dict[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def shared_pool():
+    """Within this block, runs that use worker processes share one pool (created by the first,
+    resized and re-bound by the next, closed at the end): one ``bench run`` with several codecs
+    or datasets starts its workers and loads its task models once."""
+    global _SHARED
+    if _SHARED is not None:  # nested: the outer block owns the pool
+        yield
+        return
+    _SHARED = {"pool": None}
+    try:
+        yield
+    finally:
+        pool, _SHARED = _SHARED["pool"], None
+        if pool is not None:
+            pool.close()
+
+
+def worker_pool(n: int, codec: Codec, tasks: dict[str, Task], settings: ItemSettings, threads: int,
+                timeout_s: float | None) -> WorkerPool:
+    """A pool for one run: the shared one (see :func:`shared_pool`) when its threads and timeout
+    match, else a new one."""
+    if _SHARED is None:
+        return WorkerPool(n, codec, tasks, settings, threads, timeout_s)
+    pool = _SHARED["pool"]
+    if pool is not None and (pool.threads, pool.timeout_s) == (threads, timeout_s):
+        pool.n = n
+        while len(pool.workers) > n:  # fewer workers asked for: the extra ones stop
+            w = pool.workers[-1]
+            try:
+                w["conn"].send(None)
+            except (OSError, ValueError):
+                pass
+            pool._retire(w, kill=False)
+        return pool.bind(codec, tasks, settings)
+    if pool is not None:
+        pool.close()
+    pool = _SHARED["pool"] = WorkerPool(n, codec, tasks, settings, threads, timeout_s, shared=True)
+    return pool
 
 
 def load_components(codec: Codec, tasks: Any, threads: int | None = None) -> None:
     codec.load()
     for task in tasks:
         task.load()
-    if threads is not None:  # loading may have imported torch
+    if threads is not None:  # loading may have imported torch and other thread pools (OpenMP)
         _set_torch_threads(threads)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads)
+        except ImportError:
+            pass
 
 
 #: What an executor calls with each finished chunk's results (the driver writes them).

@@ -118,6 +118,103 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
     return records, paths
 
 
+#: Bumped when the record a summary produces changes for the same rows (then no stored one is reused).
+SUMMARY_FORMAT = "1"
+
+
+def summary_key(store: Store, chash: str, key: str, task: Task, hashes: list[str], opts: RunOptions,
+                n_items_total: int) -> str:
+    """What a task's record depends on, hashed: the run key, the task key, the items, the
+    options recorded in the record, the task's code (its module file) and a hash of every stored
+    value the record is built from (codec outputs' facts, task rows, metric values, arrays)."""
+    import hashlib
+    import inspect
+    import json
+
+    try:
+        with open(inspect.getfile(type(task)), "rb") as fh:
+            code = hashlib.sha256(fh.read()).hexdigest()
+    except (OSError, TypeError):
+        code = None
+    rows = hashlib.sha256()  # every stored value the record is built from (blobs of tokens and audio aside)
+    queries = (
+        ("SELECT item_hash, status, reason, lag, duration, token_bps, payload_bps, notes, timings "
+         "FROM codec_outputs WHERE codec_hash=? ORDER BY item_hash", (chash,)),
+        ("SELECT item_hash, item_id, status, reason, extras, seconds FROM task_rows "
+         "WHERE codec_hash=? AND task_key=? ORDER BY item_hash", (chash, key)),
+        ("SELECT item_hash, metric, value, failure FROM metric_values "
+         "WHERE codec_hash=? AND task_key=? ORDER BY item_hash, metric", (chash, key)),
+        ("SELECT item_hash, path, dtype, shape, data FROM item_arrays "
+         "WHERE codec_hash=? AND task_key=? ORDER BY item_hash, path", (chash, key)),
+    )
+    for sql, args in queries:
+        for row in store.conn.execute(sql, args):
+            for v in row:
+                rows.update(v if isinstance(v, bytes) else repr(v).encode())
+                rows.update(b"\x00")
+        rows.update(b"\x01")
+    fingerprint = rows.hexdigest()
+    parts = [SUMMARY_FORMAT, chash, key, hashlib.sha256("\n".join(hashes).encode()).hexdigest(), n_items_total,
+             opts.seed, opts.limit, os.path.abspath(opts.out), opts.codec, opts.dataset, opts.workers, opts.timeout,
+             opts.isolated(), opts.executor_kind(), opts.scheduler, code, fingerprint]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _summary_db(opts: RunOptions):
+    import sqlite3
+
+    folder = os.path.join(opts.out, "cache")
+    os.makedirs(folder, exist_ok=True)
+    conn = sqlite3.connect(os.path.join(folder, "summaries.sqlite"), timeout=60.0)
+    conn.execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, path TEXT, sha256 TEXT)")
+    return conn
+
+
+def stored_summaries(keys: list[str], opts: RunOptions) -> tuple[list[dict], list[str]] | None:
+    """The records written by an earlier run for exactly these summary keys, if every one is
+    still on disk unchanged (a finished run run again: nothing to recompute); else None."""
+    import hashlib
+    import json
+
+    try:
+        conn = _summary_db(opts)
+        try:
+            found = [conn.execute("SELECT path, sha256 FROM summaries WHERE key=?", (k,)).fetchone() for k in keys]
+        finally:
+            conn.close()
+    except Exception:  # noqa: BLE001 - no reuse, the summary is recomputed
+        return None
+    if any(f is None for f in found):
+        return None
+    records, paths = [], []
+    for path, digest in found:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None
+        records.append(json.loads(data))
+        paths.append(path)
+    return records, paths
+
+
+def remember_summaries(keys: list[str], paths: list[str], opts: RunOptions) -> None:
+    import hashlib
+
+    try:
+        conn = _summary_db(opts)
+        with conn:
+            for k, path in zip(keys, paths):
+                with open(path, "rb") as fh:
+                    conn.execute("INSERT OR REPLACE INTO summaries VALUES (?, ?, ?)",
+                                 (k, path, hashlib.sha256(fh.read()).hexdigest()))
+        conn.close()
+    except Exception:  # noqa: BLE001 - only a later re-run's shortcut is lost
+        pass
+
+
 def _has_measured_record(path: str) -> bool:
     try:
         return load_record(path)["counts"]["measured"] > 0

@@ -166,13 +166,13 @@ class Pitch(Task):
         if len(ref) < min_len * METRIC_SR:
             reason = Failed(f"too short for F0 tracking (< {min_len:.2f} s)")
             return Measurement({m: reason for m in ITEM_METRICS})
-        _, f_ref = praat_f0(ref, cfg.f0_floor, cfg.f0_ceiling, cfg.hop)
+        f_ref, mfcc_ref = self._original(item, ref)
         _, f_rec = praat_f0(rec, cfg.f0_floor, cfg.f0_ceiling, cfg.hop)
         n = min(len(f_ref), len(f_rec))
         f_ref, f_rec = f_ref[:n], f_rec[:n]
         values: dict[str, float | Failed] = {}
         extras: dict[str, Any] = {
-            "ref": {"f0": _round(f0_stats(f_ref)), "mfcc": _round(mfcc_stats(ref, cfg.n_mfcc))},
+            "ref": {"f0": _round(f0_stats(f_ref)), "mfcc": _round(mfcc_ref)},
             "rec": {"f0": _round(f0_stats(f_rec)), "mfcc": _round(mfcc_stats(rec, cfg.n_mfcc))},
         }
         if (f_ref > 0).sum() < cfg.min_voiced_frames:
@@ -181,6 +181,28 @@ class Pitch(Task):
         values["vde"] = voicing_decision_error(f_ref, f_rec)
         values.update(f0_errors(f_ref, f_rec, cfg.gross_error, cfg.fine_limit))
         return Measurement(values, extras)
+
+    def _original(self, item: ItemContext, ref: np.ndarray) -> tuple[np.ndarray, list[float] | None]:
+        """The original's F0 track and MFCC statistics: computed once per item and kept by content
+        (see bench/tasks/original_cache.py), so that every other codec of the corpus reuses them."""
+        import json
+
+        from bench.tasks import original_cache
+
+        cfg = self.config
+        key = self.__dict__.get("_original_key")
+        if key is None:
+            key = self._original_key = "pitch-original/1:" + json.dumps(
+                {"f0": [cfg.f0_floor, cfg.f0_ceiling, cfg.hop], "n_mfcc": cfg.n_mfcc,
+                 "tracker": tracker_provenance(cfg.f0_floor, cfg.f0_ceiling, cfg.hop)}, sort_keys=True)
+        hit = original_cache.get(self.cache_dir, item.item_hash, key)
+        if hit is not None:
+            return hit["f0"], (hit["mfcc"].tolist() if hit["mfcc"].size else None)
+        _, f_ref = praat_f0(ref, cfg.f0_floor, cfg.f0_ceiling, cfg.hop)
+        mfcc = mfcc_stats(ref, cfg.n_mfcc)
+        original_cache.put(self.cache_dir, item.item_hash, key,
+                           {"f0": f_ref, "mfcc": np.asarray(mfcc if mfcc is not None else [], dtype=np.float64)})
+        return f_ref, mfcc
 
     # -- corpus level -------------------------------------------------------------------------
     def classify(self, rows: list[Row], seed: int) -> dict[str, Any]:

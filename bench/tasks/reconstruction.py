@@ -10,7 +10,7 @@ from __future__ import annotations
 from bench.metrics.signal import (  # noqa: F401 - names also imported from here
     MCD_ALPHA, MCD_FFT, MCD_FLOOR_DB, MCD_FRAME, MCD_HOP, MCD_ORDER, MCD_SILENCE_DB, PESQ_MAX_SEGMENT_S,
     SI_SDR_CAP_DB, SILENCE_RMS, Spectra, mel_cepstra, mel_cepstral_distortion, mel_l1, mrstft, pesq_score,
-    si_sdr, stoi_score,
+    si_sdr, stoi_pair, stoi_score,
 )
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, Task
 
@@ -43,11 +43,18 @@ class Reconstruction(Task):
     def measure(self, item: ItemContext) -> Measurement:
         ref, deg = item.reference, item.reconstruction
         sref, sdeg = Spectra(ref), Spectra(deg)
+        both: list = []
+
+        def stoi_of(k: int) -> float | Failed:  # STOI and ESTOI share one pass (stoi_pair)
+            if not both:
+                both.extend(stoi_pair(ref, deg))
+            return both[k]
+
         calls = {
             "pesq_wb": lambda: pesq_score(ref, deg, "wb"),
             "pesq_nb": lambda: pesq_score(ref, deg, "nb"),
-            "stoi": lambda: stoi_score(ref, deg, extended=False),
-            "estoi": lambda: stoi_score(ref, deg, extended=True),
+            "stoi": lambda: stoi_of(0),
+            "estoi": lambda: stoi_of(1),
             "si_sdr": lambda: si_sdr(ref, deg),
             "mel_l1": lambda: mel_l1(sref, sdeg),
             "mrstft": lambda: mrstft(sref, sdeg),
@@ -64,4 +71,4 @@ class Reconstruction(Task):
 
 __all__ = ["MCD_ALPHA", "MCD_FFT", "MCD_FLOOR_DB", "MCD_FRAME", "MCD_HOP", "MCD_ORDER", "MCD_SILENCE_DB",
            "PESQ_MAX_SEGMENT_S", "SILENCE_RMS", "SI_SDR_CAP_DB", "Reconstruction", "Spectra", "mel_cepstra",
-           "mel_cepstral_distortion", "mel_l1", "mrstft", "pesq_score", "si_sdr", "stoi_score"]
+           "mel_cepstral_distortion", "mel_l1", "mrstft", "pesq_score", "si_sdr", "stoi_pair", "stoi_score"]

@@ -1,0 +1,78 @@
+"""The speed levers keep the numbers: one worker pool shared by a command's codecs, originals'
+analyses cached by content, a finished run's records reused (issue #21). No timing assertions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import numpy as np
+import pytest
+
+import bench.runner as runner
+from bench.run import executors
+from bench.runner import RunOptions, run, shared_pool
+
+
+def _values(out: str) -> dict:
+    with sqlite3.connect(os.path.join(out, "bench.sqlite")) as conn:
+        return {r[:4]: r[4:] for r in conn.execute(
+            "SELECT codec_hash, item_hash, task_key, metric, value, failure FROM metric_values")}
+
+
+def test_one_pool_serves_every_codec_with_the_same_numbers(tmp_path):
+    common = dict(dataset="synthetic", limit=3, tasks=("reconstruction",), progress=False, workers=2)
+    codecs = ("mulaw-8bit", "mulaw-4bit")
+    for codec in codecs:  # a pool per run, as without shared_pool()
+        run(RunOptions(codec=codec, out=str(tmp_path / "apart"), **common))
+    pids = []
+    with shared_pool():
+        for codec in codecs:
+            run(RunOptions(codec=codec, out=str(tmp_path / "shared"), **common))
+            pids.append(sorted(w["proc"].pid for w in executors._SHARED["pool"].workers))
+    assert pids[0] == pids[1] and len(pids[0]) == 2  # the same worker processes for both codecs
+    assert executors._SHARED is None  # closed with the block
+    assert _values(str(tmp_path / "apart")) == _values(str(tmp_path / "shared"))
+
+
+def test_a_finished_run_reuses_its_records_until_a_row_changes(tmp_path, monkeypatch):
+    opts = RunOptions(codec="mulaw-8bit", dataset="synthetic", limit=2, tasks=("reconstruction",),
+                      out=str(tmp_path / "out"), progress=False, isolate=False)
+    first = run(opts)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("summarised again")
+
+    real = runner.summarize_run
+    monkeypatch.setattr(runner, "summarize_run", refuse)
+    again = run(opts)
+    assert again.records == first.records and again.paths == first.paths
+    with sqlite3.connect(os.path.join(opts.out, "bench.sqlite")) as conn:
+        conn.execute("UPDATE metric_values SET value = value + 1 WHERE metric='si_sdr'")
+    with pytest.raises(AssertionError, match="summarised again"):
+        run(opts)
+    monkeypatch.setattr(runner, "summarize_run", real)
+    changed = run(opts)
+    assert changed.records[0]["metrics"]["si_sdr"]["value"] == pytest.approx(
+        first.records[0]["metrics"]["si_sdr"]["value"] + 1)
+
+
+def test_pitch_computes_the_original_once_per_item(tmp_path, monkeypatch):
+    pytest.importorskip("parselmouth")
+    import bench.tasks.pitch as pitch_mod
+    from bench.tasks.base import ItemContext
+
+    t = np.arange(16000) / 16000
+    ref = (0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))).astype(np.float32)
+    rec = (ref + 0.01 * np.random.default_rng(0).standard_normal(len(ref))).astype(np.float32)
+    item = ItemContext("a", ref, rec, np.zeros((1, 1), dtype=np.int64), {}, item_hash="h1")
+    task = pitch_mod.Pitch()
+    plain = task.measure(item)  # no cache folder: computed every time
+    task.cache_dir = str(tmp_path / "cache")
+    calls = []
+    real = pitch_mod.praat_f0
+    monkeypatch.setattr(pitch_mod, "praat_f0", lambda w, *a: calls.append(len(w)) or real(w, *a))
+    first, second = task.measure(item), task.measure(item)
+    assert len(calls) == 3  # the original once, the reconstruction twice
+    assert first.values == second.values == plain.values
+    assert first.extras == second.extras == plain.extras
