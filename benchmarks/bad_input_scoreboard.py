@@ -46,6 +46,10 @@ EXCEPTIONS = ("ValueError", "TypeError", "KeyError", "IndexError", "AttributeErr
 CODEC_MODES = tuple(f"raise-{e}" for e in EXCEPTIONS) + ("none", "nan", "bad-tokens", "hang", "exit", "segfault")
 DECODE_MODES = ("raise-ValueError", "none", "nan", "hang", "exit", "segfault")
 TASK_MODES = ("raise-ValueError", "raise-SystemExit", "raise-MemoryError", "none", "nan", "hang", "exit", "segfault")
+#: Per-item timeout of the runs with a hanging plugin. A good item takes well under a second on
+#: an idle machine; 30 s leaves room for a busy CI machine (at 10 s, good items of the decode run
+#: timed out at load average 10 on 2 cores).
+HANG_TIMEOUT_S = 30.0
 
 
 def _register() -> None:
@@ -247,10 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     one_run("inputs", "bad input", manifest, cases, "fault", ("reconstruction",), timeout=300.0)
     manifest, faults, cases = build_fault_items(os.path.join(work, "enc"), CODEC_MODES, 30_001)
     one_run("codec-encode", "codec plugin (encode)", manifest, cases, f"fault:faults={faults}",
-            ("reconstruction",), timeout=10.0)
+            ("reconstruction",), timeout=HANG_TIMEOUT_S)
     manifest, faults, cases = build_fault_items(os.path.join(work, "dec"), DECODE_MODES, 30_101)
     one_run("codec-decode", "codec plugin (decode)", manifest, cases, f"fault:faults={faults},where=decode",
-            ("reconstruction",), timeout=10.0)
+            ("reconstruction",), timeout=HANG_TIMEOUT_S)
     manifest, faults, cases = build_fault_items(os.path.join(work, "task"), TASK_MODES, 30_201)
     # a faulty task: the clean run uses the same codec with the task's faults off
     _TASK_FAULTS["spec"] = f"fault-task:faults={faults}"
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     clean = run(RunOptions(**common, tasks=("fault-task",), timeout=60.0))
     clean_rows = _rows(out, clean.records[0]["run"]["key"])
     try:
-        rep = run(RunOptions(**common, tasks=(_TASK_FAULTS["spec"],), timeout=10.0))
+        rep = run(RunOptions(**common, tasks=(_TASK_FAULTS["spec"],), timeout=HANG_TIMEOUT_S))
         rows, completed = _rows(out, rep.records[0]["run"]["key"]), True
     except Exception as exc:  # noqa: BLE001
         rows, completed = {}, False
