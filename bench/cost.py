@@ -233,6 +233,8 @@ def render_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         latency = _fmt(lat.get("latency_ms"))
         if lat.get("reaches_start"):
             latency = f">= {latency} (whole clip)"
+        if lat.get("unanswered"):
+            latency += f" ({lat['unanswered']}/{lat['positions']} impulses lost)"
         offsets = (f"{lat['offset_min_ms']:.3g} .. {lat['offset_max_ms']:.3g}"
                    if lat.get("offset_min_ms") is not None else "—")
         mem = r.get("memory") or {}

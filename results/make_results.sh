@@ -12,7 +12,7 @@ BASELINES="identity mulaw-12bit mulaw-10bit mulaw-8bit mulaw-6bit mulaw-5bit mul
   codec2-700 codec2-1200 codec2-1600 codec2-2400 codec2-3200
   dct-q2 dct-q3 dct-q4 dct-q6 dct-q8 dct-q4-k16 dct-q4-k32 dct-q4-k64"
 # training-free DSP tokenizers (docs/dsp-tokenizers.md): every task but abx
-DSP="dmel-80x4 dmel-80x8 dmel-80x16 world-2.9k world-5.3k world-8.3k"
+DSP="dmel-80x4 dmel-80x8 dmel-80x16 world-3k world-5.3k world-8.4k"
 RVQ="rvq-1q rvq-2q rvq-3q rvq-4q rvq-5q rvq-6q rvq-7q rvq-8q"
 ABX="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
 TOKENS="identity pcm16 mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"

@@ -115,8 +115,8 @@ for _levels in (4, 8, 16):
     )
 CODECS.register("world", "bench.codecs.world:World",
                 description="WORLD vocoder parameters as tokens: F0 (half-semitone grid), mel-cepstrum, aperiodicity")
-# nominal = frames/s x (log2 98 F0 values + 2 ap bits + 5 c0 bits + (n_coefs - 1) x log2 cep_levels)
-for _kbps, _ms, _n, _levels in (("2.9", 20.0, 16, 8), ("5.3", 20.0, 24, 16), ("8.3", 10.0, 24, 8)):
+# nominal = frames/s x (log2 98 F0 values + 3 ap bits + 5 c0 bits + (n_coefs - 1) x log2 cep_levels)
+for _kbps, _ms, _n, _levels in (("3", 20.0, 16, 8), ("5.3", 20.0, 24, 16), ("8.4", 10.0, 24, 8)):
     CODECS.register(
         f"world-{_kbps}k", "bench.codecs.world:World",
         defaults={"frame_ms": _ms, "n_coefs": _n, "cep_levels": _levels},
