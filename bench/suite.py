@@ -43,6 +43,8 @@ def installed_tasks() -> tuple[list[str], dict[str, str]]:
             cls = _task_class(name)
             hook = getattr(cls, "unavailable_reason", None)  # plugins may not derive from Task
             why = hook() if callable(hook) else None
+            if not why and getattr(cls, "reads_codec", True) is False:
+                why = "does not depend on the codec (a ceiling): run it once, with --task"
         except Exception as exc:  # a broken plugin must not stop the others
             why = f"cannot load ({type(exc).__name__}: {exc})"
         if why:

@@ -116,6 +116,9 @@ class Task:
     #: Modules the task imports when it loads (its extra's backends); ``bench run`` without
     #: ``--task`` runs only tasks whose modules are all importable.
     needs_modules: ClassVar[tuple[str, ...]] = ()
+    #: False: the task's numbers do not depend on the codec (e.g. a ceiling measured on the
+    #: original audio); ``bench run`` without ``--task`` leaves it out (run it with ``--task``).
+    reads_codec: ClassVar[bool] = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
