@@ -353,10 +353,10 @@ class LearnedProbe(Task):
                   and all(r.labels.get(k) is not None for k in need)]
         if cfg.input == "tokens":
             usable = [r for r in usable if "ids" in r.extras]
-        else:
-            usable = [r for r in usable if ("enc" if getattr(cfg, "features", "mel") == "whisper" else "mel") in r.extras]
             if len({r.extras["K"] for r in usable}) > 1:
                 return {"error": "items have different numbers of token streams"}
+        else:
+            usable = [r for r in usable if ("enc" if getattr(cfg, "features", "mel") == "whisper" else "mel") in r.extras]
         train = [r for r in usable if r.labels["split"] == "train"]
         test = [r for r in usable if r.labels["split"] == "test"]
         if len(train) < 8 or len(test) < 4:
