@@ -93,3 +93,36 @@ def test_whisper_frames_feed_the_same_heads():
     # a log-mel probe finds no log-mel frames in these rows: failed with a reason, not scored
     mel = AudioProbe(dataclasses.replace(TINY, features="mel")).summarize(_rows_from_frames(True), seed=0)
     assert mel["accent_acc"].value is None and mel["accent_acc"].n_failed > 0
+
+
+def test_keep_table_reads_accent_from_the_better_front_end():
+    from bench.keep import keep_rows, keep_table
+
+    def mv(v, lo, hi):
+        return {"value": v, "ci_low": lo, "ci_high": hi}
+
+    def rec(task, metrics, config=None, created="2026-01-01"):
+        return {"task": {"name": task, "key": f"{task}#{sorted((config or {}).items())}", "version": "3",
+                         "config": config or {"input": "reference"}},
+                "codec": {"name": "identity", "config_hash": "c"}, "dataset": {"name": "d", "content_hash": "h"},
+                "created": created, "metrics": metrics}
+
+    mel = rec("probe-audio", {"f0_r2": mv(0.86, 0.83, 0.88), "pitch_pairs_acc": mv(1, 1, 1),
+                              "accent2_acc": mv(0.52, 0.34, 0.71), "accent_acc": mv(0.21, 0.12, 0.32)})
+    whisper = rec("probe-audio", {"f0_r2": mv(0.5, 0.4, 0.6), "pitch_pairs_acc": mv(0.9, 0.8, 1),
+                                  "accent2_acc": mv(0.75, 0.6, 0.88), "accent_acc": mv(0.45, 0.35, 0.55)},
+                  {"input": "reference", "features": "whisper"})
+    shuffled = rec("probe-audio", {"accent2_acc": mv(0.99, 0.98, 1.0)},
+                   {"input": "reference", "features": "whisper", "shuffle_labels": True}, created="2027-01-01")
+    probe = rec("probe", {"f0_r2": mv(0.2, 0.1, 0.3), "pitch_pairs_acc": mv(0.9, 0.8, 1.0),
+                          "accent2_acc": mv(0.5, 0.3, 0.7), "accent_acc": mv(0.17, 0.1, 0.25),
+                          "accent_chance": mv(1 / 6, 1 / 6, 1 / 6)})
+    (row,) = keep_rows([mel, whisper, shuffled, probe])
+    assert row["ceiling_f0_r2"]["value"] == 0.86  # pitch: the log-mel ceiling
+    assert row["ceiling_accent2"]["value"] == 0.75 and row["ceiling_accent2"]["_front"] == "whisper"
+    assert row["ceiling_accent"]["value"] == 0.45
+    assert row["accent_verdict"] == "no verdict: no ABX record" or "ABX only" not in row["accent_verdict"]
+    assert "0.75 [0.60, 0.88] (whisper)" in keep_table([mel, whisper, probe])
+    (alone,) = keep_rows([mel, probe])  # without a Whisper record: the log-mel ceiling, as before
+    assert alone["ceiling_accent2"]["value"] == 0.52 and alone["ceiling_accent2"]["_front"] == "log-mel"
+    assert alone["accent_verdict"] == "no verdict: no ABX record"
