@@ -22,7 +22,8 @@ is in the record), so that only the tokens vary:
 
 The **audio ceiling** (task ``probe-audio``) is the same model fed log-mel frames of the
 original audio instead of token embeddings (``input=reference``; ``input=decoded`` reads the
-codec's decoded audio). Targets are Praat F0 of the original (10 ms step, nearest to each 20 ms
+codec's decoded audio; ``features=whisper``: the encoder states of the bundled Whisper tiny.en,
+384-d at 50 Hz, instead of log-mel). Targets are Praat F0 of the original (10 ms step, nearest to each 20 ms
 frame centre).
 
 **Data.** Rows labelled ``split=train`` train; rows ``split=test`` are scored (on
