@@ -635,6 +635,9 @@ class AudioProbe(LearnedProbe):
     of the codec's decoded audio)."""
 
     name = "probe-audio"
+    #: measured on the original audio by default: the same for every codec, so `bench run` without
+    #: --task leaves it out (the scorecard reads the identity ceiling records instead)
+    reads_codec = False
     Config = AudioProbeConfig
     requires = frozenset({"reference", "reconstruction", "labels"})
     description = ("the audio ceiling of probe: the same model and heads on log-mel frames (or, with "
