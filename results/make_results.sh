@@ -33,14 +33,14 @@ bench run $(args $(available $SUBSET $DSP)) -t asr -t speaker -d synth-speech-te
 # 3. pitch and accent: preserved, and readable from tokens (classifiers need both splits)
 bench run $(args $(available $SUBSET $DSP)) -t pitch -t probe-linear -d synth-speech -j "$J" --out "$OUT" --no-progress
 # 4. the "tomato" test: accent and pitch-class ABX on the minimal pairs (about 2 minutes)
-bench run $(args $(available $ABX)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
+bench run $(args $(available $ABX $DSP)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
 # 5. tokens as an LM sees them: rates, entropy, Kneser-Ney LM cost (train -> test split), stability
-bench run $(args $(available $TOKENS)) -t tokens -d synth-speech -j "$J" --out "$OUT" --no-progress
+bench run $(args $(available $TOKENS $DSP)) -t tokens -d synth-speech -j "$J" --out "$OUT" --no-progress
 # 6. what do the tokens keep? learned token probes and their log-mel ceiling on synth-speech-probe
 #    (docs/probes.md; about 2-4 CPU-minutes per codec: one worker, training runs in the main process)
 nice -n 5 bench run -c identity -t probe-audio -d synth-speech-probe -j 1 --out "$OUT" --no-progress
 nice -n 5 bench run -c identity -t probe-audio:features=whisper -d synth-speech-probe -j 1 --out "$OUT" --no-progress  # Whisper tiny.en front end: accent ceiling (asr extra; ~4 CPU-min)
-nice -n 5 bench run $(args $(available $ABX)) -t probe -d synth-speech-probe -j 1 --out "$OUT" --no-progress
+nice -n 5 bench run $(args $(available $ABX dmel-80x16 world-5.3k)) -t probe -d synth-speech-probe -j 1 --out "$OUT" --no-progress
 
 rm -rf results/records && mkdir -p results/records
 cp "$OUT"/results/*.json results/records/
