@@ -16,11 +16,12 @@ class _NeedsNothingHere(Task):
 
 
 def test_tasks_are_grouped_by_their_declared_dataset():
-    groups = suite.plan(["reconstruction", "asr:beam_size=1", "pitch", "speaker", "probe"], None)
+    groups = suite.plan(["reconstruction", "asr:beam_size=1", "pitch", "speaker", "probe", "abx", "tokens"], None)
     assert [(g.dataset, g.tasks) for g in groups] == [
         ("synth-speech-test", ("reconstruction", "asr:beam_size=1", "speaker")),
-        ("synth-speech", ("pitch",)),
+        ("synth-speech", ("pitch", "tokens")),
         ("synth-speech-probe", ("probe",)),
+        ("minimal-pairs", ("abx",)),
     ]
     [one] = suite.plan(["reconstruction", "pitch"], "synthetic")
     assert one.dataset == "synthetic" and one.tasks == ("reconstruction", "pitch")

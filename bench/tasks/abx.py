@@ -134,6 +134,8 @@ class Abx(Task):
                    "decoded audio (chance 0.5)")
     requires = frozenset({"reference", "reconstruction", "tokens", "labels"})
     extra = "probe"  # Praat (praat-parselmouth)
+    default_dataset = "minimal-pairs"  # its triples need the minimal pairs' word labels
+    needs_modules = ("parselmouth", "librosa", "scipy")
     Config = AbxConfig
     metrics = _specs()
 
