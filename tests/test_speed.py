@@ -57,6 +57,20 @@ def test_a_finished_run_reuses_its_records_until_a_row_changes(tmp_path, monkeyp
         first.records[0]["metrics"]["si_sdr"]["value"] + 1)
 
 
+def test_a_run_on_another_dataset_does_not_undo_the_reuse(tmp_path, monkeypatch):
+    """The records of (codec, dataset A) depend on A's items only: running the same codec on B in
+    the same folder (as `bench run` without --task does, one dataset after another) keeps A's
+    records reusable."""
+    common = dict(codec="mulaw-8bit", tasks=("reconstruction",), out=str(tmp_path / "out"),
+                  progress=False, isolate=False)
+    a = RunOptions(dataset="synthetic", limit=2, **common)
+    run(a)
+    run(RunOptions(dataset="synthetic", limit=3, seed=1, **common))  # other items, same codec
+    monkeypatch.setattr(runner, "summarize_run", lambda *args, **kwargs: (_ for _ in ()).throw(
+        AssertionError("summarised again")))
+    run(a)
+
+
 def test_pitch_computes_the_original_once_per_item(tmp_path, monkeypatch):
     pytest.importorskip("parselmouth")
     import bench.tasks.pitch as pitch_mod

@@ -126,7 +126,8 @@ def summary_key(store: Store, chash: str, key: str, task: Task, hashes: list[str
                 n_items_total: int) -> str:
     """What a task's record depends on, hashed: the run key, the task key, the items, the
     options recorded in the record, the task's code (its module file) and a hash of every stored
-    value the record is built from (codec outputs' facts, task rows, metric values, arrays)."""
+    value the record is built from (codec outputs' facts, task rows, metric values, arrays) for
+    this run's items (a run of the same codec on another dataset does not change it)."""
     import hashlib
     import inspect
     import json
@@ -147,8 +148,11 @@ def summary_key(store: Store, chash: str, key: str, task: Task, hashes: list[str
         ("SELECT item_hash, path, dtype, shape, data FROM item_arrays "
          "WHERE codec_hash=? AND task_key=? ORDER BY item_hash, path", (chash, key)),
     )
+    wanted = set(hashes)  # only this run's items: other datasets' outputs of the codec do not count
     for sql, args in queries:
         for row in store.conn.execute(sql, args):
+            if row[0] not in wanted:
+                continue
             for v in row:
                 rows.update(v if isinstance(v, bytes) else repr(v).encode())
                 rows.update(b"\x00")
