@@ -7,7 +7,9 @@ shipped rvq codec never saw; pitch and probe on the whole ``synth-speech``, whos
 train on one split and test on the other; None: the run's default dataset). Without
 ``--dataset``, tasks are grouped by that dataset and each group is one :func:`bench.runner.run`;
 with ``--dataset`` every task runs on it. Without ``--task``, every registered task (built-in or
-plugin) whose modules are importable is run; the others are listed with the reason.
+plugin) whose modules are importable is run; the others are listed with the reason. Tasks that
+do not read the codec (``Task.reads_codec`` false: the probes' audio ceiling) are left out
+silently: they give the same numbers for every codec and are run once, with ``--task``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def installed_tasks() -> tuple[list[str], dict[str, str]]:
             hook = getattr(cls, "unavailable_reason", None)  # plugins may not derive from Task
             why = hook() if callable(hook) else None
             if not why and getattr(cls, "reads_codec", True) is False:
-                why = "does not depend on the codec (a ceiling): run it once, with --task"
+                continue  # the same for every codec (a ceiling): run once with --task (README)
         except Exception as exc:  # a broken plugin must not stop the others
             why = f"cannot load ({type(exc).__name__}: {exc})"
         if why:
