@@ -48,12 +48,16 @@ class MuLaw(Codec):
     def vocab_sizes(self) -> tuple[int, ...]:
         return (self.levels,)
 
-    def encode(self, wave: np.ndarray) -> EncodeResult:
+    def compand(self, wave: np.ndarray) -> np.ndarray:
         x = np.clip(np.asarray(wave, dtype=np.float64), -1.0, 1.0)
-        companded = np.sign(x) * np.log1p(self.mu * np.abs(x)) / np.log1p(self.mu)
-        # [-1, 1] -> {0, ..., levels - 1}, rounding to the nearest level
-        tokens = np.clip(np.round((companded + 1.0) / 2.0 * self.mu), 0, self.mu).astype(np.int64)
-        return EncodeResult(tokens=tokens[None, :])
+        return np.sign(x) * np.log1p(self.mu * np.abs(x)) / np.log1p(self.mu)
+
+    def quantize(self, companded: np.ndarray) -> np.ndarray:
+        """[-1, 1] -> {0, ..., levels - 1}, rounding to the nearest level."""
+        return np.clip(np.round((companded + 1.0) / 2.0 * self.mu), 0, self.mu).astype(np.int64)
+
+    def encode(self, wave: np.ndarray) -> EncodeResult:
+        return EncodeResult(tokens=self.quantize(self.compand(wave))[None, :])
 
     def decode(self, tokens: np.ndarray) -> np.ndarray:
         companded = np.asarray(tokens[0], dtype=np.float64) / self.mu * 2.0 - 1.0

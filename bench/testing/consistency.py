@@ -34,6 +34,7 @@ import dataclasses
 import numpy as np
 
 from bench.codecs.base import Codec, EncodeResult, check_tokens
+from bench.codecs.mulaw import MuLaw
 from bench.metrics.tokens import normalized_edit_distance
 from bench.testing.conformance import probe_signal
 
@@ -123,37 +124,17 @@ class NonDeterministicConfig:
     dither: float = 0.02  # uniform dither of +-2 x this, added to the companded signal in [-1, 1]
 
 
-class NonDeterministicTokens(Codec):
-    """mu-law-like sample tokens with dither from an *unseeded* generator: the same input gives
-    different tokens on every call. A control: the consistency suite must fail it."""
+class NonDeterministicTokens(MuLaw):
+    """mu-law sample tokens with dither from an *unseeded* generator: the same input gives
+    different tokens on every call (decoding is mu-law's). A control: the consistency suite must
+    fail it."""
 
     Config = NonDeterministicConfig
 
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def frame_rate(self) -> float:
-        return float(self.config.sample_rate)
-
-    @property
-    def vocab_sizes(self) -> tuple[int, ...]:
-        return (2 ** self.config.bits,)
-
     def encode(self, wave: np.ndarray) -> EncodeResult:
-        levels = 2 ** self.config.bits
-        mu = levels - 1.0
-        x = np.clip(np.asarray(wave, dtype=np.float64), -1.0, 1.0)
-        c = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
-        noise = np.random.default_rng().uniform(-1, 1, len(x)) * self.config.dither * 2.0  # unseeded: on purpose
-        q = np.clip(np.round((c + noise + 1.0) / 2.0 * mu), 0, mu).astype(np.int64)
-        return EncodeResult(tokens=q[None, :])
-
-    def decode(self, tokens: np.ndarray) -> np.ndarray:
-        mu = 2 ** self.config.bits - 1.0
-        c = np.asarray(tokens[0], dtype=np.float64) / mu * 2.0 - 1.0
-        return (np.sign(c) * np.expm1(np.abs(c) * np.log1p(mu)) / mu).astype(np.float32)
+        c = self.compand(wave)
+        noise = np.random.default_rng().uniform(-1, 1, len(c)) * self.config.dither * 2.0  # unseeded: on purpose
+        return EncodeResult(tokens=self.quantize(c + noise)[None, :])
 
 
 __all__ = ["CONSISTENCY_CHECKS", "NonDeterministicTokens", "check_chunking", "check_consistency",
