@@ -15,7 +15,7 @@ BASELINES="identity mulaw-12bit mulaw-10bit mulaw-8bit mulaw-6bit mulaw-5bit mul
 DSP="dmel-80x4 dmel-80x8 dmel-80x16 world-3k world-5.3k world-8.4k"
 RVQ="rvq-1q rvq-2q rvq-3q rvq-4q rvq-5q rvq-6q rvq-7q rvq-8q"
 ABX="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
-TOKENS="identity pcm16 mulaw-8bit mulaw-4bit mulaw-2bit mp3-16k opus-8k dct-q4 codec2-1200 rvq-1q rvq-4q rvq-8q"
+TOKENS="pcm16 $BASELINES $RVQ"  # every preset (world, in $DSP, takes about 30 CPU-min per preset: Harvest per stability condition)
 SUBSET="identity mulaw-8bit mulaw-4bit mulaw-2bit mp3-8k mp3-16k opus-8k opus-16k codec2-1200 codec2-3200
   dct-q4 dct-q4-k32 rvq-1q rvq-4q rvq-8q"
 
