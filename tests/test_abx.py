@@ -211,7 +211,8 @@ def test_rebuild_reproduces_frozen_samples_and_phonemes():
     pytest.importorskip("soxr")
     from bench.datasets import DATASETS
     from bench.datasets.minimal_pairs import default_root
-    from recipes.minimal_pairs.build import plan, postprocess, synthesize, word_phonemes
+    from recipes.minimal_pairs.build import plan, word_phonemes
+    from recipes.synth_speech.build import postprocess, synthesize
 
     recipe = DATASETS.build("minimal-pairs").recipe()
     assert word_phonemes(recipe) == recipe["phonemes"]  # every word still differs in IPA

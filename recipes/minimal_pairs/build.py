@@ -30,7 +30,7 @@ import numpy as np
 
 # the same processing as synth-speech: resample, trim, peak-normalise, quantize; Praat F0
 from recipes.synth_speech.build import (  # one espeak-ng pipeline for both built-in sets
-    check_tools, compare, median_f0, postprocess, synthesize, tool_versions, write_sums,
+    check_tools, compare, render, tool_versions, write_sums,
 )
 
 CORPUS = "minimal-pairs"
@@ -165,8 +165,6 @@ def word_phonemes(recipe: dict[str, Any]) -> dict[str, dict[str, dict[str, str]]
 def build(out_dir: str, recipe: dict[str, Any] | None = None,
           log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
     """Generate the set into ``out_dir`` (audio/, manifest.jsonl, recipe.json, SHA256SUMS)."""
-    import soundfile as sf
-
     recipe = copy.deepcopy(recipe or RECIPE)
     check_tools(recipe)
     phonemes = word_phonemes(recipe)
@@ -177,11 +175,7 @@ def build(out_dir: str, recipe: dict[str, Any] | None = None,
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
     rows = []
     for n, item in enumerate(items, 1):
-        raw, sr = synthesize(item, recipe)
-        pcm = postprocess(raw, sr, recipe)
-        f0 = median_f0(pcm.astype(np.float64) / 32768.0, SR, recipe)
-        sf.write(os.path.join(out_dir, item.path), pcm, SR, format="FLAC", subtype="PCM_16",
-                 compression_level=recipe["flac_compression_level"])
+        pcm, f0 = render(item, recipe, out_dir)
         ph = phonemes[item.word][item.accent]
         rows.append({
             "id": item.id, "path": item.path, "text": item.text, "speaker": item.speaker,

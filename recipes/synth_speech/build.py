@@ -325,6 +325,21 @@ def manifest_row(item: PlannedItem, wave: np.ndarray, f0: float) -> dict[str, An
     }
 
 
+
+def render(item: Any, recipe: dict[str, Any], out_dir: str) -> tuple[np.ndarray, float]:
+    """Synthesise one planned item, post-process it (resample, trim, normalise), write it to
+    ``out_dir/item.path`` as 16-bit FLAC and return the PCM and its median F0 (Praat). Every
+    built-in espeak-ng set (synth-speech, synth-speech-probe, minimal-pairs) goes through here."""
+    import soundfile as sf
+
+    raw, sr = synthesize(item, recipe)
+    pcm = postprocess(raw, sr, recipe)
+    f0 = median_f0(pcm.astype(np.float64) / 32768.0, recipe["sample_rate"], recipe)
+    sf.write(os.path.join(out_dir, item.path), pcm, recipe["sample_rate"], format="FLAC",
+             subtype="PCM_16", compression_level=recipe["flac_compression_level"])
+    return pcm, f0
+
+
 def build(out_dir: str, recipe: dict[str, Any] | None = None,
           log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
     """Generate the corpus into ``out_dir`` (audio/, manifest.jsonl, recipe.json, SHA256SUMS).
@@ -332,8 +347,6 @@ def build(out_dir: str, recipe: dict[str, Any] | None = None,
     Returns the written recipe. Raises :class:`BuildError` if a tool is missing or the recipe's
     sentence hash does not match :mod:`recipes.synth_speech.sentences`.
     """
-    import soundfile as sf
-
     recipe = copy.deepcopy(recipe or RECIPE)
     want = recipe.get("sentences_sha256")
     if want and want != sentences_hash():
@@ -344,11 +357,7 @@ def build(out_dir: str, recipe: dict[str, Any] | None = None,
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
     rows = []
     for n, item in enumerate(items, 1):
-        raw, sr = synthesize(item, recipe)
-        pcm = postprocess(raw, sr, recipe)
-        f0 = median_f0(pcm.astype(np.float64) / 32768.0, recipe["sample_rate"], recipe)
-        sf.write(os.path.join(out_dir, item.path), pcm, recipe["sample_rate"], format="FLAC",
-                 subtype="PCM_16", compression_level=recipe["flac_compression_level"])
+        pcm, f0 = render(item, recipe, out_dir)
         rows.append(manifest_row(item, pcm, f0))
         if n % 40 == 0 or n == len(items):
             log(f"  {n}/{len(items)} items")

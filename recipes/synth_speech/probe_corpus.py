@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from recipes.synth_speech.build import (RECIPE, SR, BuildError, PlannedItem, median_f0, postprocess,
-                                        split_sentences, synthesize, tool_versions, write_sums)
+from recipes.synth_speech.build import (RECIPE, SR, BuildError, PlannedItem, render, split_sentences,
+                                        tool_versions, write_sums)
 from recipes.synth_speech.extra import ESPEAK_VARIANTS, EXTRA_SENTENCES
 from recipes.synth_speech.sentences import SENTENCES, sentences_hash
 
@@ -133,8 +133,6 @@ def plan_probe(recipe: dict[str, Any] | None = None) -> list[PlannedItem]:
 def build_probe(out_dir: str, recipe: dict[str, Any] | None = None,
                 log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
     """Synthesise the corpus into ``out_dir`` (audio/, manifest.jsonl, recipe.json, SHA256SUMS)."""
-    import soundfile as sf
-
     recipe = copy.deepcopy(recipe or PROBE_RECIPE)
     if shutil.which("espeak-ng") is None:
         raise BuildError("espeak-ng is not installed: apt-get install espeak-ng")
@@ -142,11 +140,7 @@ def build_probe(out_dir: str, recipe: dict[str, Any] | None = None,
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
     rows = []
     for n, item in enumerate(items, 1):
-        raw, sr = synthesize(item, RECIPE)
-        pcm = postprocess(raw, sr, RECIPE)
-        f0 = median_f0(pcm.astype(np.float64) / 32768.0, SR, RECIPE)
-        sf.write(os.path.join(out_dir, item.path), pcm, SR, format="FLAC", subtype="PCM_16",
-                 compression_level=RECIPE["flac_compression_level"])
+        pcm, f0 = render(item, RECIPE, out_dir)
         rows.append({"id": item.id, "path": item.path, "text": item.text, "speaker": item.speaker,
                      "accent": item.accent, "pitch_class": item.pitch_class, "f0_median": round(f0, 2),
                      "duration": round(len(pcm) / SR, 4), "split": item.split,
