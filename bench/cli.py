@@ -159,8 +159,8 @@ def _cmd_run(args) -> int:
             for record, path in zip(report.records, report.paths):
                 _print_summary(record, path)
             records += report.records
-            print(f"done in {report.seconds:.1f} s ({report.n_computed} of {report.n_items} items computed)",
-                  file=sys.stderr)
+            print(f"done in {report.seconds:.1f} s ({report.n_computed} of {report.n_items} items computed; "
+                  f"{report.cpu_line()})", file=sys.stderr)
         if records and not args.no_scorecard:
             _print_scorecard(records, skipped, args)
     return 0

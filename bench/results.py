@@ -19,7 +19,9 @@ Layout of a record (``schema_version`` 2)::
       "items":   {id: [item ids], values: {metric: [per-item value or null]}} (optional: records
                   written before it have none; ``bench compare`` pairs items through it),
       "provenance": {bench_version, git_commit, python, platform, packages: {name: version}},
-      "timing":  {seconds per stage, summed over items}
+      "timing":  {codec_seconds: {wall (and *_cpu) seconds per codec stage, summed over items},
+                  task_seconds, task_cpu_seconds: the measurement's wall and CPU seconds over items,
+                  summary_cpu_seconds: CPU-seconds of the task's corpus summary}
     }
 
 ``load_record`` validates a record and migrates older schema versions forward (1 -> 2: no

@@ -11,6 +11,7 @@ run killed at any point resumes where it stopped with the same final numbers.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -78,10 +79,11 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
             log(f"  {kept_failed} failed task row(s) from earlier runs kept; --retry-failed measures them again")
         phases = {"setup": time.perf_counter() - t_run}
         t = time.perf_counter()
+        cpu = {"chunk": 0.0, "codec": 0.0, "measure": 0.0}
         if jobs:
-            _execute(codec, tasks, jobs, opts, store, chash, label=f"{codec_name} / {dataset.name}")
+            _execute(codec, tasks, jobs, opts, store, chash, label=f"{codec_name} / {dataset.name}", cpu=cpu)
         phases["execute"] = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         # a finished run run again: its stored records are reused when nothing they depend on changed
         keys = [summary_key(store, chash, key, task, hashes, opts, len(all_items)) for key, task in tasks.items()]
         reused = stored_summaries(keys, opts)
@@ -92,28 +94,39 @@ def run(opts: RunOptions, log: Callable[[str], None] | None = None) -> RunReport
             records, paths = summarize_run(store, codec, codec_name, dataset, items, hashes, tasks, opts, log=log)
             remember_summaries(keys, paths, opts)
         phases["summarize"] = time.perf_counter() - t
+        cpu["summarize"] = time.process_time() - c
     finally:
         store.close()
-    return RunReport(records, paths, len(items), len(jobs), time.perf_counter() - t_run, opts.out, phases)
+    return RunReport(records, paths, len(items), len(jobs), time.perf_counter() - t_run, opts.out, phases, cpu)
 
 
 def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOptions,
-             store: Store, chash: str, label: str) -> None:
+             store: Store, chash: str, label: str, cpu: dict[str, float] | None = None) -> None:
     cache_dir = os.path.join(opts.out, "cache")
     for task in tasks.values():
         task.cache_dir = cache_dir
-    batch = max(task.batch_size for task in tasks.values())
-    chunks = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
+    chunks = chunk_jobs(jobs, max(task.batch_size for task in tasks.values()),
+                        opts.workers if opts.isolated() else 1)
     with ProgressReport(label, len(jobs), _progress_mode(opts.progress)) as progress:
 
         def record(results: list[dict]) -> None:
             for result in results:
                 if "fatal" in result:
                     raise RunError(result["fatal"])
+                if cpu is not None:
+                    for k, v in (result.get("cpu") or {}).items():
+                        cpu[k] = cpu.get(k, 0.0) + v
                 store.write_item(chash, result["item_hash"], result["item_id"], result["output"], result["tasks"])
                 progress.advance(failed=any(tr.status != "ok" for tr in result["tasks"]))
 
         make_executor(opts, codec, tasks, len(chunks)).run(chunks, record)
+
+
+def chunk_jobs(jobs: list[Job], batch: int, workers: int) -> list[list[Job]]:
+    """Jobs in chunks of at most ``batch`` (the largest batch a task measures at once), but
+    never so large that a worker gets none: at most ``ceil(len(jobs) / workers)`` each."""
+    size = max(1, min(int(batch), math.ceil(len(jobs) / max(1, workers))))
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
 def make_executor(opts: RunOptions, codec: Codec, tasks: dict[str, Task], n_chunks: int) -> Executor:

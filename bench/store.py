@@ -45,8 +45,9 @@ CREATE TABLE IF NOT EXISTS task_rows (
     status TEXT NOT NULL,            -- 'ok' or 'failed'
     reason TEXT,
     extras TEXT,                     -- JSON
-    seconds REAL,
+    seconds REAL,                    -- wall seconds of the measurement
     created REAL NOT NULL,
+    cpu_seconds REAL,                -- CPU-seconds of the measuring process (added later: last)
     PRIMARY KEY (codec_hash, item_hash, task_key)
 );
 CREATE TABLE IF NOT EXISTS item_arrays (   -- numpy arrays of a task row's extras, typed
@@ -93,6 +94,8 @@ class TaskResult:
     values: dict[str, float | Failed] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
+    #: CPU-seconds of the measuring process for this item's share of the measurement
+    cpu_seconds: float = 0.0
 
 
 class Store:
@@ -103,6 +106,9 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(task_rows)")}
+        if "cpu_seconds" not in cols:  # a store written before the column existed
+            self.conn.execute("ALTER TABLE task_rows ADD COLUMN cpu_seconds REAL")
 
     def close(self) -> None:
         self.conn.close()
@@ -141,16 +147,17 @@ class Store:
         return {r[0] for r in self.conn.execute(sql, (codec_hash, task_key))}
 
     def task_rows(self, codec_hash: str, task_key: str, item_hashes: Iterable[str]) -> dict[str, dict]:
-        """item_hash -> {status, reason, extras, seconds, values} for the given items."""
+        """item_hash -> {status, reason, extras, seconds, cpu_seconds, values} for the given items."""
         wanted = set(item_hashes)
         out: dict[str, dict] = {}
-        for ih, status, reason, extras, seconds in self.conn.execute(
-            "SELECT item_hash, status, reason, extras, seconds FROM task_rows WHERE codec_hash=? AND task_key=?",
+        for ih, status, reason, extras, seconds, cpu_seconds in self.conn.execute(
+            "SELECT item_hash, status, reason, extras, seconds, cpu_seconds FROM task_rows "
+            "WHERE codec_hash=? AND task_key=?",
             (codec_hash, task_key),
         ):
             if ih in wanted:
                 out[ih] = {"status": status, "reason": reason, "extras": json.loads(extras or "{}"),
-                           "seconds": seconds, "values": {}}
+                           "seconds": seconds, "cpu_seconds": cpu_seconds, "values": {}}
         for ih, metric, value, failure in self.conn.execute(
             "SELECT item_hash, metric, value, failure FROM metric_values WHERE codec_hash=? AND task_key=?",
             (codec_hash, task_key),
@@ -207,9 +214,10 @@ class Store:
             for tr in task_results:
                 extras, arrays = split_arrays(tr.extras)
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO task_rows VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO task_rows (codec_hash, item_hash, task_key, item_id, status, reason, "
+                    "extras, seconds, created, cpu_seconds) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (codec_hash, item_hash, tr.task_key, item_id, tr.status, tr.reason,
-                     json.dumps(extras, default=_json_default), tr.seconds, now),
+                     json.dumps(extras, default=_json_default), tr.seconds, now, tr.cpu_seconds),
                 )
                 self.conn.execute("DELETE FROM item_arrays WHERE codec_hash=? AND item_hash=? AND task_key=?",
                                   (codec_hash, item_hash, tr.task_key))

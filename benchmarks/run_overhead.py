@@ -3,8 +3,11 @@
     python benchmarks/run_overhead.py [--codec mulaw-8bit] [--dataset D] [--limit N] [--workers 1]
 
 Prints, from one process and one set of runs:
-  1. a first run's wall time split into codec (encode + decode), metrics (task measure),
-     and harness (loading, resampling, alignment, storage, summaries, process plumbing);
+  1. a first run's CPU-seconds (user + system of this process and its worker processes) split
+     into codec (encode + decode), metrics (task measure) and harness (the rest: start-up,
+     imports and model loading, loading and resampling items, alignment, storage, summaries,
+     process plumbing); CPU, not wall, so that other jobs on the machine do not inflate it;
+     then the old wall-based split;
   2. a second, identical run's wall time and its ratio to the first (everything cached);
   3. seconds per item at a quarter, half and all of the items (cost growth).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -31,8 +35,15 @@ def stage_seconds(db: str) -> dict[str, float]:
         for (timings,) in conn.execute("SELECT timings FROM codec_outputs"):
             for k, v in json.loads(timings or "{}").items():
                 out[k] = out.get(k, 0.0) + v
-        out["measure"] = conn.execute("SELECT COALESCE(SUM(seconds), 0) FROM task_rows").fetchone()[0]
+        out["measure"], out["measure_cpu"] = conn.execute(
+            "SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(cpu_seconds), 0) FROM task_rows").fetchone()
     return out
+
+
+def cpu_split() -> tuple[float, float]:
+    """User + system CPU-seconds of this process, and of its reaped children."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime, b.ru_utime + b.ru_stime
 
 
 def main() -> None:
@@ -50,9 +61,12 @@ def main() -> None:
             return RunOptions(codec=args.codec, dataset=args.dataset, tasks=tasks, limit=limit,
                               workers=args.workers, out=out, progress=False)
 
-        t = time.perf_counter()
+        t, (s0, c0) = time.perf_counter(), cpu_split()
         first = run(opts(os.path.join(tmp, "a"), args.limit))
         wall1 = time.perf_counter() - t
+        s1, c1 = cpu_split()  # the pool's workers are joined when the run ends
+        driver, workers = s1 - s0, c1 - c0
+        cpu1 = driver + workers
         t = time.perf_counter()
         second = run(opts(os.path.join(tmp, "a"), args.limit))
         wall2 = time.perf_counter() - t
@@ -63,7 +77,23 @@ def main() -> None:
         busy = wall1 * max(1, args.workers)  # core-seconds available to the run
         harness_s = busy - codec_s - metric_s
         print(f"codec={args.codec} dataset={args.dataset} tasks={','.join(tasks)} items={n} workers={args.workers}")
-        print(f"first run:  {wall1:7.2f} s wall ({wall1 / n * 1000:.0f} ms per item)")
+        print(f"first run:  {wall1:7.2f} s wall ({wall1 / n * 1000:.0f} ms per item), {cpu1:.2f} CPU-s")
+        cc = first.cpu
+        rest = cpu1 - cc["codec"] - cc["measure"] - cc["summarize"]
+        fixed = cc.get("startup", 0.0) + cc.get("load", 0.0)
+        print(f"  CPU: codec (encode+decode) {cc['codec']:7.2f} s  {100 * cc['codec'] / cpu1:5.1f} %")
+        print(f"       metrics (measure)     {cc['measure']:7.2f} s  {100 * cc['measure'] / cpu1:5.1f} %")
+        print(f"       summaries (records)   {cc['summarize']:7.2f} s  {100 * cc['summarize'] / cpu1:5.1f} %")
+        print(f"       harness (the rest)    {rest:7.2f} s  {100 * rest / cpu1:5.1f} %   of which per-item "
+              f"plumbing {cc['chunk'] - cc['codec'] - cc['measure']:.2f} s; outside the items and summaries "
+              f"(start-up, imports, model loading, driver) {cpu1 - cc['chunk'] - cc['summarize']:.2f} s")
+        print(f"       of the rest: worker start-up {cc.get('startup', 0.0):.2f} s and loading codec and task models "
+              f"{cc.get('load', 0.0):.2f} s (a plain script pays these too, once per process); bench's own "
+              f"{rest - fixed:.2f} s = {100 * (rest - fixed) / cpu1:.1f} % of the run")
+        print(f"  CPU by process: driver {driver:.2f} s, worker processes {workers:.2f} s "
+              f"(outside their items: {workers - cc['chunk']:.2f} s)" if opts("", None).isolated() else
+              f"  CPU by process: all in this process (in-process executor): {driver:.2f} s")
+        print("  wall-based (core-seconds = wall x workers; inflated by other jobs on the machine):")
         print(f"  codec (encode+decode) {codec_s:7.2f} s  {100 * codec_s / busy:5.1f} %")
         print(f"  metrics (measure)     {metric_s:7.2f} s  {100 * metric_s / busy:5.1f} %")
         print(f"  harness (the rest)    {harness_s:7.2f} s  {100 * harness_s / busy:5.1f} %"

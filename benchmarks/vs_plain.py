@@ -18,8 +18,9 @@ alternate (plain, bench, plain, bench, ...); every pair gives a CPU ratio and a 
 (bench / plain), summarised as median and range. CPU is user + system time of the process tree
 (``wait4``). Transcripts of the two are compared item by item (they must be identical).
 
-Also printed: the harness share of the last bench run (core-seconds not spent in codec or task
-``measure``, as in ``benchmarks/run_overhead.py``), the time of an identical re-run of a
+Also printed: the harness share of the last bench run (CPU-seconds of its process tree not spent
+in encode, decode, the tasks' ``measure`` or their corpus summaries, as in
+``benchmarks/run_overhead.py``; and the older wall-based count), the time of an identical re-run of a
 finished run, and the peak memory (largest resident set in the tree) at three corpus sizes.
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import statistics
 import subprocess
@@ -149,18 +151,24 @@ def timed(cmds: list[list[str]], env: dict[str, str]) -> dict[str, float]:
     cpu = user = sys_ = 0.0
     peak = 0
     errors = []
+    accounting: dict[str, float] = {}
     for p in procs:
+        err = p.stderr.read().decode(errors="replace")
         _, status, ru = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
-        err = p.stderr.read().decode(errors="replace")
         if p.returncode != 0:
             errors.append(err[-2000:])
+        for line in re.findall(r"CPU-s: (.*?)\)", err):  # bench run's accounting, one line per run
+            for part in line.split(", "):
+                name, _, value = part.rpartition(" ")
+                accounting[name] = accounting.get(name, 0.0) + float(value)
         user, sys_ = user + ru.ru_utime, sys_ + ru.ru_stime
         peak = max(peak, ru.ru_maxrss)
     if errors:
         raise SystemExit("a measured command failed:\n" + "\n".join(errors))
     cpu = user + sys_
-    return {"wall": time.perf_counter() - t, "cpu": cpu, "user": user, "sys": sys_, "peak_mib": peak / 1024}
+    return {"wall": time.perf_counter() - t, "cpu": cpu, "user": user, "sys": sys_, "peak_mib": peak / 1024,
+            "accounting": accounting}
 
 
 def bench_cmd(codecs: list[str], limit: int, workers: int, out: str, tasks=TASKS) -> list[str]:
@@ -278,9 +286,26 @@ def main() -> None:
         st = stage_seconds(os.path.join(last, "bench.sqlite"))
         busy = rows[-1]["bench"]["wall"] * args.workers
         work = st.get("encode", 0.0) + st.get("decode", 0.0) + st.get("measure", 0.0)
-        harness = 100 * (busy - work) / busy
-        print(f"harness share of the last bench run: {harness:.1f} % of {busy:.1f} core-seconds "
-              f"(codec {st.get('encode', 0) + st.get('decode', 0):.1f} s, measure {st.get('measure', 0):.1f} s)")
+        harness_wall = 100 * (busy - work) / busy
+        # CPU-based (not inflated by other jobs): the process tree's CPU less encode + decode,
+        # the tasks' measurements and their corpus summaries
+        summ = 0.0
+        for name in os.listdir(os.path.join(last, "results")):
+            if name.endswith(".json"):
+                with open(os.path.join(last, "results", name), encoding="utf-8") as fh:
+                    summ += (json.load(fh).get("timing") or {}).get("summary_cpu_seconds") or 0.0
+        total = rows[-1]["bench"]["cpu"]
+        codec_cpu = st.get("encode_cpu", 0.0) + st.get("decode_cpu", 0.0)
+        rest = total - codec_cpu - st.get("measure_cpu", 0.0) - summ
+        acc = rows[-1]["bench"]["accounting"]
+        fixed = acc.get("loading", 0.0) + acc.get("worker start-up", 0.0)
+        harness = 100 * (rest - fixed) / total
+        print(f"harness share of the last bench run (CPU): {harness:.1f} % of {total:.1f} CPU-s; all but the work: "
+              f"{100 * rest / total:.1f} % (codec {codec_cpu:.1f} s, measure {st.get('measure_cpu', 0):.1f} s, "
+              f"summaries {summ:.1f} s; the rest {rest:.1f} s, of which worker start-up "
+              f"{acc.get('worker start-up', 0.0):.1f} s and loading models {acc.get('loading', 0.0):.1f} s, which the "
+              f"plain script pays too; bench's own {rest - fixed:.1f} s: the driver, item plumbing, storage, IPC)")
+        print(f"  wall-based, as before (inflated by other jobs): {harness_wall:.1f} % of {busy:.1f} core-seconds")
         rerun = timed([bench_cmd(codecs, args.limit, args.workers, last)], env)
         print(f"re-run of the finished run: {rerun['wall']:.2f} s wall = "
               f"{100 * rerun['wall'] / rows[-1]['bench']['wall']:.1f} % of the run, {rerun['cpu']:.2f} CPU-s")

@@ -121,3 +121,23 @@ def test_mcd_is_the_sptk_mel_cepstral_distortion():
     assert "SPTK" in specs["mcd"].description and "no DTW" in specs["mcd"].description
     assert specs["mel_l1"].unit == "log10" and "not ln" in specs["mel_l1"].description
     assert Reconstruction.version == "2"
+
+
+def test_mcd_reference_cepstra_cached_exactly(tmp_path, monkeypatch):
+    """The reference's mel-cepstra are computed once per item and reused for the next
+    reconstruction, and the MCD is bit-identical to computing them again."""
+    from bench.metrics import signal
+    from bench.tasks.reconstruction import mel_cepstral_distortion
+
+    rng = np.random.default_rng(1)
+    degs = [SPEECHLIKE + lvl * rng.standard_normal(len(SPEECHLIKE)).astype(np.float32) for lvl in (1e-3, 1e-2)]
+    plain = [mel_cepstral_distortion(SPEECHLIKE, d) for d in degs]
+    task = Reconstruction()
+    task.cache_dir = str(tmp_path / "cache")
+    analysed = []
+    real = signal.mel_cepstra
+    monkeypatch.setattr("bench.tasks.reconstruction.mel_cepstra", lambda f, eps: analysed.append(len(f)) or real(f, eps))
+    cached = [task.measure(ItemContext("x", SPEECHLIKE, d, np.zeros((1, 1), dtype=np.int64), {}, item_hash="h1"))
+              .values["mcd"] for d in degs]
+    assert cached == plain  # exact, not approximately
+    assert len(analysed) == 1  # the second reconstruction reused the reference's cepstra

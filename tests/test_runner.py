@@ -120,3 +120,51 @@ def test_record_has_provenance(tmp_path):
     assert {"numpy", "pesq", "pystoi"} <= set(rec["provenance"]["packages"])
     assert rec["codec"]["bitrate"]["token_kbps"]["value"] == pytest.approx(64.0)
     assert "git_commit" in rec["provenance"]
+
+
+class BusyTask(Task):
+    """Spends a known amount of CPU in measure (a busy loop), for the CPU accounting."""
+
+    name = "busy"
+    metrics = (MetricSpec("spun", "", True),)
+
+    def measure(self, item):
+        t = time.process_time()
+        while time.process_time() - t < 0.05:
+            pass
+        return Measurement({"spun": 1.0})
+
+
+if "busy" not in TASKS:
+    TASKS.register("busy", f"{__name__}:BusyTask")
+
+
+def test_cpu_accounting(tmp_path):
+    """A run counts its CPU: the tasks' measurements (stored per row and in the record), the
+    codec stages, and the chunk totals they are part of; an older store gains the column."""
+    db = tmp_path / "bench.sqlite"
+    with sqlite3.connect(db) as conn:  # a store from before the cpu_seconds column
+        conn.execute("CREATE TABLE task_rows (codec_hash TEXT NOT NULL, item_hash TEXT NOT NULL, task_key TEXT "
+                     "NOT NULL, item_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, extras TEXT, seconds REAL, "
+                     "created REAL NOT NULL, PRIMARY KEY (codec_hash, item_hash, task_key))")
+    rep = run(RunOptions(codec="mulaw-8bit", dataset="synthetic", limit=3, tasks=("busy",), out=str(tmp_path),
+                         progress=False))
+    cpu = rep.cpu
+    assert cpu["measure"] >= 3 * 0.05 - 1e-6, cpu  # three items, 50 ms of CPU each
+    assert 0 < cpu["codec"] and cpu["codec"] + cpu["measure"] <= cpu["chunk"] + 1e-6, cpu
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT cpu_seconds FROM task_rows").fetchall()
+    assert len(rows) == 3 and all(r[0] >= 0.05 - 1e-6 for r in rows)
+    timing = rep.records[0]["timing"]
+    assert timing["task_cpu_seconds"] >= 0.15 - 1e-3 and timing["summary_cpu_seconds"] >= 0
+    assert {"encode_cpu", "decode_cpu"} <= set(timing["codec_seconds"])
+
+
+def test_chunks_leave_no_worker_idle():
+    from bench.runner import chunk_jobs
+
+    jobs = list(range(10))
+    assert [len(c) for c in chunk_jobs(jobs, 8, 2)] == [5, 5]  # not 8 + 2
+    assert [len(c) for c in chunk_jobs(jobs, 1, 2)] == [1] * 10
+    assert [len(c) for c in chunk_jobs(jobs, 4, 1)] == [4, 4, 2]
+    assert sum(chunk_jobs(list(range(7)), 8, 3), []) == list(range(7))

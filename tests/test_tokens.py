@@ -79,7 +79,8 @@ def test_edit_distance_and_mismatch():
 # -- the consistency suite ----------------------------------------------------------------------
 #: built-in codecs the suite applies to, with the tolerances each meets (its promise)
 TIGHT = {"identity": {}, "pcm16": {}, "mulaw-8bit": {}, "mulaw-2bit": {}}
-LOOSE = ["mp3-16k", "opus-8k", "dct-q4", "codec2-1200", "rvq-1q", "rvq-8q"]
+LOOSE = ["mp3-16k", "opus-8k", "dct-q4", "codec2-1200", "rvq-1q", "rvq-8q", "dmel-80x4", "dmel-80x16", "world-3k",
+         "world-8.4k"]
 #: rvq's encoder sees about 18 frames (360 ms) into the zero padding of a batch
 TAIL = {"rvq-1q": 20, "rvq-8q": 20}
 

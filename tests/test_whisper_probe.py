@@ -16,7 +16,7 @@ from bench.config import ConfigError
 from bench.run.options import build_task, task_key
 from bench.store import split_arrays
 from bench.tasks.base import Failed, ItemContext, Row
-from bench.tasks.learned_probe import (WHISPER_DIM, AudioProbe, AudioProbeConfig, recipe_dict,
+from bench.tasks.learned_probe import (WHISPER_DIM, AudioProbe, AudioProbeConfig, LearnedProbe, recipe_dict,
                                        recipe_hash)
 
 TINY = AudioProbeConfig(features="whisper", steps=60, batch=16, width=16, seeds=2, bootstrap=40, lr=1e-2)
@@ -32,8 +32,12 @@ def _tone(f0: float, seconds: float, sr: int = 16000) -> np.ndarray:
 def test_default_front_end_keeps_the_old_key_and_whisper_changes_it():
     mel = AudioProbe()
     assert mel.config.features == "mel" and "features" not in recipe_dict(mel.config)
-    # the committed log-mel ceiling record's key and recipe hash (made before the option existed)
-    assert task_key(mel) == "probe-audio@3#74a0a12b" and recipe_hash(mel.config) == "54296618bb1f15d0"
+    assert mel.config.pool == "mean" and "pool" not in recipe_dict(mel.config)
+    # the log-mel ceiling's config hash and recipe hash are those of records made before either
+    # option existed (the version moved to 4 with the pitch-pair cut; the config did not change)
+    assert task_key(mel) == "probe-audio@4#74a0a12b" and recipe_hash(mel.config) == "54296618bb1f15d0"
+    assert task_key(LearnedProbe()) == "probe@4#8c67c8ea"
+    assert task_key(build_task("probe:pool=meanmax")) != task_key(LearnedProbe())
     whisper = build_task("probe-audio:features=whisper")
     assert whisper.config.features == "whisper" and task_key(whisper) != task_key(mel)
     assert recipe_dict(whisper.config)["features"] == "whisper"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import Callable
 
 import numpy as np
 
@@ -294,7 +295,8 @@ def mel_cepstra(frames: np.ndarray, eps: float) -> np.ndarray:
     return out
 
 
-def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra) -> float | Failed:
+def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra,
+                            ref_cepstra: Callable[[np.ndarray, float], np.ndarray] | None = None) -> float | Failed:
     """Mel-cepstral distortion in dB (Kubichek, 1993) on SPTK mel-cepstra, non-silent frames.
 
     Per frame ``(10 / ln 10) sqrt(2 sum_{d=1..24} (c_d - c'_d)^2)`` with ``c`` from
@@ -303,6 +305,10 @@ def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra
     periodograms are floored 80 dB below the reference's largest bin (see MCD_FLOOR_DB). The
     reconstruction is already time-aligned to the reference, so frames are paired one to one
     (no DTW, unlike papers comparing TTS output with a different recording).
+
+    ``ref_cepstra(frames, eps)``, if given, returns :func:`mel_cepstra` of all the reference's
+    kept frames (a caller that scores several reconstructions of one reference computes them
+    once: the value is the same, frame by frame).
     """
     x = ref.x if isinstance(ref, Spectra) else np.asarray(ref, dtype=np.float32)
     y = deg.x if isinstance(deg, Spectra) else np.asarray(deg, dtype=np.float32)
@@ -321,7 +327,8 @@ def mel_cepstral_distortion(ref: np.ndarray | Spectra, deg: np.ndarray | Spectra
     if differ.any():
         peak = float(np.max(np.abs(np.fft.rfft(fx * np.blackman(MCD_FRAME), MCD_FFT)) ** 2))
         eps = max(peak * 10 ** (-MCD_FLOOR_DB / 10), 1e-20)
-        a, b = mel_cepstra(fx[differ], eps), mel_cepstra(fy[differ], eps)
+        a = mel_cepstra(fx[differ], eps) if ref_cepstra is None else ref_cepstra(fx, eps)[differ]
+        b = mel_cepstra(fy[differ], eps)
         per_frame[differ] = (10 / math.log(10)) * np.sqrt(2 * np.sum((a[:, 1:] - b[:, 1:]) ** 2, axis=1))
     if not np.all(np.isfinite(per_frame)):
         return Failed("mel-cepstral analysis returned non-finite coefficients")

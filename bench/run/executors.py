@@ -106,6 +106,7 @@ def _die_with_parent(parent_pid: int) -> None:
 def _worker_main(conn: Any, threads: int, parent_pid: int) -> None:
     """A pool worker: told what to load (a codec and tasks; tasks stay loaded for the next
     codec of the same ``bench run``), then takes one chunk of jobs at a time until told to stop."""
+    boot_cpu = time.process_time()  # the interpreter's start and the imports of unpickling
     _die_with_parent(parent_pid)
     import signal
 
@@ -115,6 +116,8 @@ def _worker_main(conn: Any, threads: int, parent_pid: int) -> None:
     codec: Codec | None = None
     tasks: dict[str, Task] = {}
     settings: ItemSettings | None = None
+    pending_cpu = {"startup": boot_cpu}  # reported with the next chunk's results
+    mark = boot_cpu
     while True:
         try:
             msg = conn.recv()
@@ -128,14 +131,24 @@ def _worker_main(conn: Any, threads: int, parent_pid: int) -> None:
             tasks = {key: loaded[key] for key in keys}
             for task in tasks.values():
                 task.cache_dir = cache_dir
+            c = time.process_time()
+            # receiving the setup unpickles the codec and tasks: it imports their modules
+            pending_cpu["startup"] = pending_cpu.get("startup", 0.0) + c - mark
             try:
                 load_components(codec, tasks.values(), threads)
             except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
                 conn.send({"fatal": f"cannot load {codec.name}: {_reason(exc)}"})
                 return
+            pending_cpu["load"] = pending_cpu.get("load", 0.0) + time.process_time() - c
             conn.send({"ready": setup_id})
+            mark = time.process_time()
         else:
-            conn.send({"results": process_jobs(codec, tasks, msg[1], settings)})
+            results = process_jobs(codec, tasks, msg[1], settings)
+            if results and pending_cpu:
+                add_cpu(results, pending_cpu)
+                pending_cpu = {}
+            conn.send({"results": results})
+            mark = time.process_time()
 
 
 def _exit_reason(code: int | None) -> str:
@@ -386,12 +399,25 @@ class InProcess:
 
     def run(self, chunks: list[list[Job]], record: Record) -> None:
         with pinned_threads(self.threads):
+            c = time.process_time()
             try:
                 load_components(self.codec, self.tasks.values(), self.threads)
             except MissingDependency:
                 raise
             except Exception as exc:
                 raise RunError(f"cannot load {self.codec.name}: {exc}") from exc
+            pending_cpu = {"load": time.process_time() - c}
             for chunk in chunks:
-                record(process_jobs(self.codec, self.tasks, chunk, self.settings))
+                results = process_jobs(self.codec, self.tasks, chunk, self.settings)
+                if results and pending_cpu:
+                    add_cpu(results, pending_cpu)
+                    pending_cpu = {}
+                record(results)
+
+
+def add_cpu(results: list[dict], cpu: dict[str, float]) -> None:
+    """Add CPU-seconds spent outside the items (``startup``, ``load``) to a chunk's accounting."""
+    acc = results[0].setdefault("cpu", {})
+    for k, v in cpu.items():
+        acc[k] = acc.get(k, 0.0) + v
 

@@ -138,6 +138,24 @@ class RunReport:
     run_dir: str
     #: wall seconds of the phases: setup (build, hash, scan the store), execute, summarize
     phases: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: CPU-seconds of the item work, summed over the processes that did it (driver or workers):
+    #: ``chunk`` (everything process_jobs did), of which ``codec`` (encode + decode) and
+    #: ``measure`` (the tasks); the rest of ``chunk`` is per-item plumbing (load, resample,
+    #: align, validity checks, result packing). Items already done count nothing. ``summarize``:
+    #: the driver's CPU-seconds for the records (the tasks' summaries: bootstraps, classifiers,
+    #: the learned probe's training; and writing the records). ``startup`` (a worker process's
+    #: interpreter and imports before its first job) and ``load`` (loading the codec and the
+    #: tasks' models) where this run paid them.
+    cpu: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def cpu_line(self) -> str:
+        """The CPU accounting in one line (``bench run`` prints it after each run)."""
+        c = self.cpu
+        parts = [("codec", c.get("codec", 0.0)), ("tasks", c.get("measure", 0.0)),
+                 ("summaries", c.get("summarize", 0.0)), ("loading", c.get("load", 0.0)),
+                 ("worker start-up", c.get("startup", 0.0)),
+                 ("per-item plumbing", c.get("chunk", 0.0) - c.get("codec", 0.0) - c.get("measure", 0.0))]
+        return "CPU-s: " + ", ".join(f"{k} {v:.2f}" for k, v in parts)
 
 
 @dataclasses.dataclass

@@ -30,18 +30,20 @@ def run_codec(codec: Codec, wave: np.ndarray, sr: int, max_lag_s: float) -> tupl
     x = resample(wave, sr, codec.sample_rate)
     ref16 = resample(wave, sr, METRIC_SR)
     timings["resample"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     encoded = codec.encode(x)
     timings["encode"] = time.perf_counter() - t
+    timings["encode_cpu"] = time.process_time() - c
     if not isinstance(encoded, EncodeResult):
         raise CodecError(f"encode returned {type(encoded).__name__}, expected an EncodeResult")
     tokens = check_tokens(codec, encoded.tokens)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     decoded = codec.decode(tokens)
     if not isinstance(decoded, np.ndarray):
         raise CodecError(f"decode returned {type(decoded).__name__}, expected a numpy array")
     y = check_wave(decoded, "decoded audio")
     timings["decode"] = time.perf_counter() - t
+    timings["decode_cpu"] = time.process_time() - c
     t = time.perf_counter()
     y16 = resample(y, codec.sample_rate, METRIC_SR)
     # A codec that removes its own delay and keeps no waveform phase (a vocoder) may bound or
@@ -112,6 +114,7 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings
     ``measure_batch`` call (a chunk is one item unless a task declares a larger
     ``batch_size``).
     """
+    c_start = time.process_time()
     results = []
     contexts: dict[int, ItemContext] = {}
     for i, job in enumerate(jobs):
@@ -139,33 +142,39 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings
             r["output"].timings["item_total"] = r["t"] + sum(tr.seconds for tr in r["tasks"].values())
         out.append({"item_id": r["item_id"], "item_hash": r["item_hash"], "output": r["output"],
                     "tasks": [r["tasks"][k] for k in tasks if k in r["tasks"]]})
+    if out:  # CPU-seconds of this chunk in this process (the run's accounting, RunReport.cpu)
+        codec_cpu = sum(r["output"].timings.get("encode_cpu", 0.0) + r["output"].timings.get("decode_cpu", 0.0)
+                        for r in out if r["output"] is not None)
+        measure_cpu = sum(tr.cpu_seconds for r in out for tr in r["tasks"])
+        out[0]["cpu"] = {"chunk": time.process_time() - c_start, "codec": codec_cpu, "measure": measure_cpu}
     return out
 
 
 def _measure(task: Task, key: str, todo: list[int], contexts: dict[int, ItemContext],
              results: list[dict[str, Any]]) -> None:
     """One ``measure_batch`` call; a fault fails only the items of this batch, with the reason."""
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     try:
         measured = task.measure_batch([contexts[i] for i in todo])
         if not isinstance(measured, (list, tuple)) or len(measured) != len(todo):
             got = len(measured) if isinstance(measured, (list, tuple)) else type(measured).__name__
             raise RuntimeError(f"measure_batch returned {got} results for {len(todo)} items")
         per_item = (time.perf_counter() - t) / len(todo)
+        per_item_cpu = (time.process_time() - c) / len(todo)
         done = {}
         for i, m in zip(todo, measured):
             if not isinstance(m, Measurement):
                 raise RuntimeError(f"measure returned {type(m).__name__}, expected a Measurement")
             values = {name: _checked_value(v) for name, v in m.values.items()}
             split_arrays(m.extras)  # extras the store cannot keep fail here, not in the driver
-            done[i] = TaskResult(key, "ok", None, values, m.extras, per_item)
+            done[i] = TaskResult(key, "ok", None, values, m.extras, per_item, per_item_cpu)
         for i, tr in done.items():
             results[i]["tasks"][key] = tr
     except _ITEM_FAULTS as exc:  # a task bug must not lose the run: fail these items, go on
         per_item = (time.perf_counter() - t) / len(todo)
         for i in todo:
             results[i]["tasks"][key] = TaskResult(key, "failed", f"{task.name} failed: {_reason(exc)}",
-                                                  seconds=per_item)
+                                                  seconds=per_item, cpu_seconds=(time.process_time() - c) / len(todo))
 
 
 def _check_declared_duration(job: Job, settings: ItemSettings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections import Counter
 from typing import Any, Callable
 
@@ -87,10 +88,13 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
             if failure:
                 reasons[failure] += 1
             rows.append(Row(item.id, item.labels(), r["values"], r["extras"], failure=failure))
+        c = time.process_time()
         metrics = {name: mv.to_dict() for name, mv in checked_summary(task, task.summarize(rows, opts.seed)).items()}
         extra = task.corpus_report(rows, opts.seed, opts.out)
+        summary_cpu = time.process_time() - c
         measured = sum(1 for r in rows if r.failure is None)
         task_seconds = sum(r["seconds"] or 0.0 for r in raw.values())
+        task_cpu = sum(r.get("cpu_seconds") or 0.0 for r in raw.values())
         record = make_record(
             codec=codec_info,
             task={**_portable_task(task.describe()), "key": key, "metric_order": [m.name for m in task.metrics],
@@ -103,7 +107,8 @@ def summarize_run(store: Store, codec: Codec, codec_name: str, dataset: Dataset,
                     "input_notes": dict(sorted(input_notes.items()))},
             metrics=metrics, extra=extra, items=item_section([r.item_id for r in rows], [r.values for r in rows],
                                                              [m.name for m in task.metrics]),
-            timing={"codec_seconds": dict(codec_timing), "task_seconds": task_seconds},
+            timing={"codec_seconds": dict(codec_timing), "task_seconds": task_seconds,
+                    "task_cpu_seconds": round(task_cpu, 4), "summary_cpu_seconds": round(summary_cpu, 4)},
             run={**opts.key_parts(), "key": chash, "workers": opts.workers, "timeout_s": opts.timeout,
                  "isolated": opts.isolated(), "executor": opts.executor_kind(), "scheduler": opts.scheduler},
         )

@@ -1,7 +1,7 @@
 """Learned token probes: can a small trained model read pitch, accent and speaker from the tokens?
 
 A language model reads tokens through a learned embedding and a sequence model; so does this
-probe (task ``probe``, version 3; the hashed bag-of-codes linear probe of version 2 is
+probe (task ``probe``, version 4; the hashed bag-of-codes linear probe of version 2 is
 ``probe-linear``). One fixed recipe for every codec (:class:`LearnedProbeConfig`; its SHA-256
 is in the record), so that only the tokens vary:
 
@@ -33,7 +33,8 @@ frame centre).
   original's voiced frames; ``voicing_acc``: frame voicing accuracy;
 * ``pitch_pairs_acc``: for each pair of test items with the same ``pair`` label (voice, accent,
   sentence) and different ``pitch_class``, whether the mean predicted F0 is higher for the high
-  one, over the frames voiced in both items (index-aligned: espeak's pitch does not change its
+  one; both items are cut to the shorter one's frames and predicted from those alone (since
+  version 4: an item's length must not decide it), then averaged over the frames voiced in both items (index-aligned: espeak's pitch does not change its
   timing; each item's own voiced frames where none are shared); a tie counts one half, so an
   input-blind probe, whose two predictions are equal, sits at chance 0.5;
 * ``accent_acc`` (all accents) and ``accent2_acc`` (en-us vs en-gb items, argmax of those two
@@ -87,18 +88,25 @@ class LearnedProbeConfig:
     f0_ceiling: float = 600.0
     threads: int = 1
     shuffle_labels: bool = False
+    #: how frames become one utterance vector for the accent and speaker heads: ``mean`` (masked
+    #: mean), ``meanmax`` (mean and max, concatenated) or ``attention`` (a learned softmax weight
+    #: per frame)
+    pool: str = "mean"
 
     def __post_init__(self) -> None:
         if self.input not in ("tokens", "reference", "decoded"):
             raise ValueError(f"input must be tokens, reference or decoded, not {self.input!r}")
+        if self.pool not in ("mean", "meanmax", "attention"):
+            raise ValueError(f"pool must be mean, meanmax or attention, not {self.pool!r}")
 
 
 def recipe_dict(cfg: Any) -> dict[str, Any]:
     """The recipe as recorded and hashed: every field, except ``features`` at its default
     (``mel``), so that records made before the option existed keep their task key and recipe hash."""
     d = dataclasses.asdict(cfg)
-    if d.get("features") == "mel":
-        del d["features"]
+    for k, default in (("features", "mel"), ("pool", "mean")):  # options added later, at their default
+        if d.get(k) == default:
+            del d[k]
     return d
 
 
@@ -231,8 +239,11 @@ def _net(cfg: LearnedProbeConfig, stride: int, n_in: int, n_acc: int, n_spk: int
                 self.front = nn.Sequential(nn.Conv1d(W, W, 3, padding=1), nn.GELU())
             self.gru = nn.GRU(W, W, num_layers=cfg.layers, batch_first=True, bidirectional=True)
             self.frame = nn.Linear(2 * W, 2)
-            self.acc = nn.Linear(2 * W, n_acc)
-            self.spk = nn.Linear(2 * W, n_spk)
+            P = 4 * W if cfg.pool == "meanmax" else 2 * W
+            if cfg.pool == "attention":
+                self.att = nn.Linear(2 * W, 1)
+            self.acc = nn.Linear(P, n_acc)
+            self.spk = nn.Linear(P, n_spk)
 
         def forward(self, x, n: int, mask):
             if cfg.input == "tokens":
@@ -247,10 +258,24 @@ def _net(cfg: LearnedProbeConfig, stride: int, n_in: int, n_acc: int, n_spk: int
             h, _ = self.gru(h.transpose(1, 2))  # [B, n, 2W]
             m = mask.unsqueeze(-1)
             pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            if cfg.pool == "meanmax":
+                pooled = torch.cat([pooled, h.masked_fill(m == 0, -1e4).max(1).values], 1)
+            elif cfg.pool == "attention":
+                w = torch.softmax(self.att(h).squeeze(-1).masked_fill(mask == 0, -1e4), 1)
+                pooled = (h * w.unsqueeze(-1)).sum(1)
             fr = self.frame(h)
             return fr[..., 0], fr[..., 1], self.acc(pooled), self.spk(pooled), pooled
 
     return Net()
+
+
+def pitch_pairs(rows: list[Row]) -> list[tuple[int, int]]:
+    """(index of the low item, index of the high item) of every complete pitch pair in ``rows``."""
+    by_pair: dict[str, dict[str, int]] = {}
+    for i, r in enumerate(rows):
+        if r.labels.get("pair") is not None and r.labels.get("pitch_class") in ("low", "high"):
+            by_pair.setdefault(str(r.labels["pair"]), {})[r.labels["pitch_class"]] = i
+    return [(p["low"], p["high"]) for p in by_pair.values() if len(p) == 2]
 
 
 # -- the task ---------------------------------------------------------------------------------
@@ -275,10 +300,15 @@ class LearnedProbe(Task):
     name = "probe"
     default_dataset = "synth-speech-probe"
     needs_modules = ("parselmouth", "sklearn", "torch")
-    version = "3"
+    version = "4"
     description = ("learned token probes (embedding, strided conv to 50 Hz, GRU): frame F0, pitch "
                    "pairs, accent, speaker; trained on the train split, scored on unseen voices")
     requires = frozenset({"reference", "tokens", "labels"})
+
+    def describe(self) -> dict[str, Any]:
+        # options added later (features, pool) are left out at their defaults, so records made
+        # before them keep their task key
+        return {**super().describe(), "config": recipe_dict(self.config)}
     extra = "probe"
     Config = LearnedProbeConfig
     metrics = tuple(MetricSpec(k, u, h, d) for k, (u, h, d) in _SCORES.items()) + tuple(
@@ -370,12 +400,16 @@ class LearnedProbe(Task):
         t_feat = time.process_time() - t0
         accents = sorted({r.labels["accent"] for r in train})
         speakers = sorted({r.labels["speaker"] for r in train})
+        crop: dict[int, int] = {}
+        for lo, hi in pitch_pairs(test):
+            m = min(test[lo].extras["n"], test[hi].extras["n"])
+            crop[lo] = crop[hi] = m
         runs, t_train, t_eval = [], 0.0, 0.0
         for s in range(cfg.seeds):
             t1 = time.process_time()
             model = self._train(train, X[: len(train)], stride, n_in, accents, speakers, [seed, s])
             t2 = time.process_time()
-            runs.append(self._predict(model, test, X[len(train):]))
+            runs.append(self._predict(model, test, X[len(train):], crop))
             t_eval += time.process_time() - t2
             t_train += t2 - t1
         t3 = time.process_time()
@@ -386,22 +420,22 @@ class LearnedProbe(Task):
                                 "evaluation": round(t_eval, 2)})
         return res
 
-    def _batch(self, X: list[np.ndarray], rows: list[Row], idx: np.ndarray, stride: int):
+    def _batch(self, X: list[np.ndarray], ns: list[int], idx: np.ndarray, stride: int):
         import torch
 
-        n = max(rows[i].extras["n"] for i in idx)
+        n = max(ns[i] for i in idx)
         mask = torch.zeros(len(idx), n)
         if self.config.input == "tokens":
             K = X[idx[0]].shape[0]
             x = torch.zeros(len(idx), K, n * stride, dtype=torch.long)
             for b, i in enumerate(idx):
                 x[b, :, : X[i].shape[1]] = torch.from_numpy(X[i])
-                mask[b, : rows[i].extras["n"]] = 1
+                mask[b, : ns[i]] = 1
         else:
             x = torch.zeros(len(idx), n, X[idx[0]].shape[1])
             for b, i in enumerate(idx):
                 x[b, : X[i].shape[0]] = torch.from_numpy(X[i])
-                mask[b, : rows[i].extras["n"]] = 1
+                mask[b, : ns[i]] = 1
         return x, n, mask
 
     def _train(self, rows, X, stride, n_in, accents, speakers, seed):
@@ -428,13 +462,14 @@ class LearnedProbe(Task):
             self._xnorm = (allx.mean(0), allx.std(0) + 1e-3)
             X = [(x - self._xnorm[0]) / self._xnorm[1] for x in X]
         self._stride = stride
+        ns = [r.extras["n"] for r in rows]
         model = _net(cfg, stride, n_in, len(accents), len(speakers))
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
         model.train()
         for _ in range(cfg.steps):
             idx = rng.choice(len(rows), size=min(cfg.batch, len(rows)), replace=False)
-            x, n, mask = self._batch(X, rows, idx, stride)
+            x, n, mask = self._batch(X, ns, idx, stride)
             target = torch.zeros(len(idx), n)
             voiced = torch.zeros(len(idx), n)
             for b, i in enumerate(idx):
@@ -452,23 +487,42 @@ class LearnedProbe(Task):
         model.eval()
         return model
 
-    def _predict(self, model, rows, X):
+    def _predict(self, model, rows, X, crop: dict[int, int] | None = None):
+        """Predictions per row. ``crop`` (row index -> frames) also predicts those rows from their
+        first frames only (``pair_f0``): the two items of a pitch pair, cut to the shorter one's
+        length, so that a probe cannot tell them apart by length alone."""
         import torch
 
         cfg = self.config
         if cfg.input != "tokens":
             X = [(x - self._xnorm[0]) / self._xnorm[1] for x in X]
         mu, sd = self._norm
+        ns = [r.extras["n"] for r in rows]
         out = []
-        with torch.no_grad():
-            for start in range(0, len(rows), cfg.batch):
-                idx = np.arange(start, min(start + cfg.batch, len(rows)))
-                x, n, mask = self._batch(X, rows, idx, self._stride)
+
+        def run(X, ns, order, emit):
+            for start in range(0, len(order), cfg.batch):
+                idx = np.asarray(order[start:start + cfg.batch])
+                x, n, mask = self._batch(X, ns, idx, self._stride)
                 f0p, vlog, alog, _, pooled = model(x, n, mask)
                 for b, i in enumerate(idx):
-                    m = rows[i].extras["n"]
-                    out.append({"f0": f0p[b, :m].numpy() * sd + mu, "voiced": vlog[b, :m].numpy() > 0,
-                                "accent": alog[b].numpy(), "emb": pooled[b].numpy()})
+                    emit(int(i), b, f0p, vlog, alog, pooled)
+
+        with torch.no_grad():
+            run(X, ns, list(range(len(rows))), lambda i, b, f0p, vlog, alog, pooled: out.append(
+                {"f0": f0p[b, :ns[i]].numpy() * sd + mu, "voiced": vlog[b, :ns[i]].numpy() > 0,
+                 "accent": alog[b].numpy(), "emb": pooled[b].numpy()}))
+            if crop:
+                cut = list(ns)
+                Xc = list(X)
+                for i, m in crop.items():
+                    cut[i] = m
+                    Xc[i] = X[i][:, : m * self._stride] if cfg.input == "tokens" else X[i][:m]
+
+                def keep(i, b, f0p, vlog, alog, pooled):
+                    out[i]["pair_f0"] = f0p[b, :cut[i]].numpy() * sd + mu
+
+                run(Xc, cut, sorted(crop), keep)
         return out
 
     def _score(self, rows, runs, accents, seed) -> dict[str, Any]:
@@ -486,12 +540,7 @@ class LearnedProbe(Task):
         sent = np.array([str(r.labels.get("sentence_id")) for r in rows])
         test_accents = sorted(set(acc_true))
         two = [a for a in ("en-us", "en-gb") if a in accents]
-        # pitch pairs: (index of low, index of high)
-        by_pair: dict[str, dict[str, int]] = {}
-        for i, r in enumerate(rows):
-            if r.labels.get("pair") is not None and r.labels.get("pitch_class") in ("low", "high"):
-                by_pair.setdefault(str(r.labels["pair"]), {})[r.labels["pitch_class"]] = i
-        pairs = [(p["low"], p["high"]) for p in by_pair.values() if len(p) == 2]
+        pairs = pitch_pairs(rows)
         unit_of = {}
         for u, (lo, hi) in enumerate(pairs):
             unit_of[lo] = unit_of[hi] = u
@@ -516,11 +565,12 @@ class LearnedProbe(Task):
                     clf = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(E[tr]), spk_true[tr])
                     spk_pred[te] = clf.predict(sc.transform(E[te]))
             pair_ok = []
-            for lo, hi in pairs:  # the frames voiced in both (index-aligned): a blind probe ties
+            for lo, hi in pairs:  # both cut to the shorter; the frames voiced in both (index-aligned)
                 n = min(len(voiced[lo]), len(voiced[hi]))
                 both = voiced[lo][:n] & voiced[hi][:n]
+                f_lo, f_hi = (run[lo].get("pair_f0", run[lo]["f0"][:n]), run[hi].get("pair_f0", run[hi]["f0"][:n]))
                 if both.any():
-                    a, b = run[lo]["f0"][:n][both].mean(), run[hi]["f0"][:n][both].mean()
+                    a, b = f_lo[:n][both].mean(), f_hi[:n][both].mean()
                 else:
                     a, b = mean_pred[lo], mean_pred[hi]
                 pair_ok.append(1.0 if b > a else 0.5 if b == a else 0.0)
@@ -642,10 +692,6 @@ class AudioProbe(LearnedProbe):
     requires = frozenset({"reference", "reconstruction", "labels"})
     description = ("the audio ceiling of probe: the same model and heads on log-mel frames (or, with "
                    "features=whisper, Whisper tiny.en encoder states) of the original audio")
-
-    def describe(self) -> dict[str, Any]:
-        # features=mel (the default) is left out, so records made before the option keep their key
-        return {**super().describe(), "config": recipe_dict(self.config)}
 
     def __init__(self, config: Any = None, *, name: str | None = None):
         super().__init__(config, name=name)

@@ -7,6 +7,10 @@ floor or ceiling score. The metrics themselves live in :mod:`bench.metrics.signa
 
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
+
 from bench.metrics.signal import (  # noqa: F401 - names also imported from here
     MCD_ALPHA, MCD_FFT, MCD_FLOOR_DB, MCD_FRAME, MCD_HOP, MCD_ORDER, MCD_SILENCE_DB, PESQ_MAX_SEGMENT_S,
     SI_SDR_CAP_DB, SILENCE_RMS, Spectra, mel_cepstra, mel_cepstral_distortion, mel_l1, mrstft, pesq_score,
@@ -40,6 +44,24 @@ class Reconstruction(Task):
                    "frames 40 dB below the reference's loudest left out"),
     )
 
+    def _ref_cepstra(self, item: ItemContext) -> Callable[[np.ndarray, float], np.ndarray]:
+        """The reference's mel-cepstra for MCD, computed once per item and kept by content
+        (bench/tasks/original_cache.py): every other codec of the corpus reuses them, exactly."""
+        from bench.tasks import original_cache
+
+        key = f"reconstruction-mcd-ref/1:{MCD_FRAME},{MCD_HOP},{MCD_FFT},{MCD_ORDER},{MCD_ALPHA},{MCD_FLOOR_DB}," \
+              f"{MCD_SILENCE_DB}"
+
+        def get(frames: np.ndarray, eps: float) -> np.ndarray:
+            hit = original_cache.get(self.cache_dir, item.item_hash, key)
+            if hit is not None and hit["cepstra"].shape[0] == len(frames):
+                return hit["cepstra"]
+            out = mel_cepstra(frames, eps)
+            original_cache.put(self.cache_dir, item.item_hash, key, {"cepstra": out})
+            return out
+
+        return get
+
     def measure(self, item: ItemContext) -> Measurement:
         ref, deg = item.reference, item.reconstruction
         sref, sdeg = Spectra(ref), Spectra(deg)
@@ -58,7 +80,7 @@ class Reconstruction(Task):
             "si_sdr": lambda: si_sdr(ref, deg),
             "mel_l1": lambda: mel_l1(sref, sdeg),
             "mrstft": lambda: mrstft(sref, sdeg),
-            "mcd": lambda: mel_cepstral_distortion(sref, sdeg),
+            "mcd": lambda: mel_cepstral_distortion(sref, sdeg, self._ref_cepstra(item)),
         }
         values: dict[str, float | Failed] = {}
         for name, call in calls.items():
