@@ -23,7 +23,7 @@ from bench.run.executors import (Executor, InProcess, WorkerPool, load_component
                                  pinned_threads, shared_pool, worker_pool)
 from bench.run.options import (Job, RunError, RunOptions, RunReport, build_codec, build_dataset,  # noqa: F401
                                build_task, check_requires, run_key, select_items, task_key)
-from bench.run.pipeline import ItemSettings, process_jobs, run_codec  # noqa: F401
+from bench.run.pipeline import ItemSettings, add_cpu, process_jobs, run_codec  # noqa: F401
 from bench.run.progress import ProgressReport, _progress_mode
 from bench.run.summary import (corpus_bitrate, remember_summaries, stored_summaries, summarize_run,  # noqa: F401
                                summary_key)
@@ -114,8 +114,7 @@ def _execute(codec: Codec, tasks: dict[str, Task], jobs: list[Job], opts: RunOpt
                 if "fatal" in result:
                     raise RunError(result["fatal"])
                 if cpu is not None:
-                    for k, v in (result.get("cpu") or {}).items():
-                        cpu[k] = cpu.get(k, 0.0) + v
+                    add_cpu(cpu, result.get("cpu") or {})
                 store.write_item(chash, result["item_hash"], result["item_id"], result["output"], result["tasks"])
                 progress.advance(failed=any(tr.status != "ok" for tr in result["tasks"]))
 

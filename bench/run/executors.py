@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 
 from bench.codecs.base import Codec, MissingDependency
 from bench.run.options import Job, RunError
-from bench.run.pipeline import ItemSettings, _failed_item, _reason, process_jobs
+from bench.run.pipeline import ItemSettings, _failed_item, _reason, add_cpu, process_jobs
 from bench.tasks.base import Task
 
 
@@ -145,7 +145,7 @@ def _worker_main(conn: Any, threads: int, parent_pid: int) -> None:
         else:
             results = process_jobs(codec, tasks, msg[1], settings)
             if results and pending_cpu:
-                add_cpu(results, pending_cpu)
+                add_cpu(results[0].setdefault("cpu", {}), pending_cpu)  # CPU outside the items
                 pending_cpu = {}
             conn.send({"results": results})
             mark = time.process_time()
@@ -410,14 +410,8 @@ class InProcess:
             for chunk in chunks:
                 results = process_jobs(self.codec, self.tasks, chunk, self.settings)
                 if results and pending_cpu:
-                    add_cpu(results, pending_cpu)
+                    add_cpu(results[0].setdefault("cpu", {}), pending_cpu)  # CPU outside the items
                     pending_cpu = {}
                 record(results)
 
-
-def add_cpu(results: list[dict], cpu: dict[str, float]) -> None:
-    """Add CPU-seconds spent outside the items (``startup``, ``load``) to a chunk's accounting."""
-    acc = results[0].setdefault("cpu", {})
-    for k, v in cpu.items():
-        acc[k] = acc.get(k, 0.0) + v
 

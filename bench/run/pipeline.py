@@ -150,6 +150,12 @@ def process_jobs(codec: Codec, tasks: dict[str, Task], jobs: list[Job], settings
     return out
 
 
+def add_cpu(acc: dict[str, float], cpu: dict[str, float]) -> None:
+    """Add CPU-seconds by kind (the keys of ``RunReport.cpu``) into ``acc``."""
+    for k, v in cpu.items():
+        acc[k] = acc.get(k, 0.0) + v
+
+
 def _measure(task: Task, key: str, todo: list[int], contexts: dict[int, ItemContext],
              results: list[dict[str, Any]]) -> None:
     """One ``measure_batch`` call; a fault fails only the items of this batch, with the reason."""
