@@ -3,10 +3,11 @@
 For every codec with a learned-probe record (task ``probe``) the table puts side by side:
 
 * the **audio ceiling**: the same probe model on features of the original audio (task
-  ``probe-audio``, any codec's record: the original does not depend on the codec). Pitch reads
-  the log-mel ceiling (``features=mel``, the default); accent reads whichever front end
-  (log-mel or ``features=whisper``, Whisper tiny.en encoder states) scores higher on en-us vs
-  en-gb, and its cells name it;
+  ``probe-audio``, any codec's record: the original does not depend on the codec). Each
+  attribute reads whichever front end reads it best, and its cells name it: pitch, the highest
+  frame-F0 R2 (log-mel frames, ``features=mel``, the default, or the waveform's samples,
+  ``features=wave``); accent, the highest en-us vs en-gb score (those two or
+  ``features=whisper``, Whisper tiny.en encoder states). Ties go to log-mel;
 * the **token probe**: the learned probe on the codec's tokens (``probe``);
 * **ABX** on the minimal pairs (task ``abx``): on the tokens and on the decoded audio.
 
@@ -67,18 +68,25 @@ def verdict(ceiling: list[dict | None], probe: list[dict | None], chance: list[f
     return "kept in audio, hard to read from tokens" if abx_kept else "lost"
 
 
+_FRONT_NAMES = {"whisper": "whisper", "wave": "waveform"}
+
+
 def front_end(record: dict) -> str:
-    """``log-mel`` or ``whisper``: the input frames of a ``probe-audio`` record."""
-    return "whisper" if ((record.get("task") or {}).get("config") or {}).get("features") == "whisper" else "log-mel"
+    """``log-mel``, ``waveform`` or ``whisper``: the input of a ``probe-audio`` record."""
+    return _FRONT_NAMES.get(((record.get("task") or {}).get("config") or {}).get("features"), "log-mel")
 
 
-def ceilings(latest: list[dict]) -> dict[str, dict]:
+def ceilings(latest: list[dict], content_hash: str | None = None) -> dict[str, dict]:
     """The newest ``probe-audio`` ceiling record per front end: on the original audio, with
-    true labels (``input=decoded`` and ``shuffle_labels`` runs are not ceilings)."""
+    true labels (``input=decoded`` and ``shuffle_labels`` runs are not ceilings); with
+    ``content_hash``, only records of that corpus content (a token probe is read against the
+    ceiling of the same items)."""
     out: dict[str, dict] = {}
     for r in latest:
         cfg = (r.get("task") or {}).get("config") or {}
         if r["task"]["name"] != "probe-audio" or cfg.get("input", "reference") != "reference" or cfg.get("shuffle_labels"):
+            continue
+        if content_hash is not None and r["dataset"].get("content_hash") != content_hash:
             continue
         fe = front_end(r)
         if fe not in out or r["created"] >= out[fe]["created"]:
@@ -88,28 +96,31 @@ def ceilings(latest: list[dict]) -> dict[str, dict]:
 
 def keep_rows(records: list[dict]) -> list[dict[str, Any]]:
     latest = select_latest(records)
-    by = {}
-    for r in latest:
+    by: dict[str, dict[str, dict]] = {}
+    for r in sorted(latest, key=lambda r: r["created"]):  # several per codec: the newest
         if r["task"]["name"] != "probe-audio":
             by.setdefault(r["task"]["name"], {})[r["codec"]["name"]] = r
-    ceil_by = ceilings(latest)
-    audio = ceil_by.get("log-mel") or ceil_by.get("whisper")  # pitch: the log-mel ceiling
-    # accent: the front end that reads en-us vs en-gb best (ties: log-mel)
-    accent_audio = max(ceil_by.values(), default=None,
-                       key=lambda r: ((_mv(r, "accent2_acc") or {}).get("value", -1.0), front_end(r) == "log-mel"))
     rows = []
     codecs = sorted(by.get("probe", {}), key=lambda c: (CODEC_ORDER.index(c) if c in CODEC_ORDER else 99, c))
     for name in codecs:
         p = by["probe"][name]
         a = (by.get("abx") or {}).get(name)
+        ceil_by = ceilings(latest, p["dataset"].get("content_hash"))
+
+        def best(metric, fronts):  # the front end that reads ``metric`` best (ties: log-mel)
+            return max((r for f, r in ceil_by.items() if f in fronts), default=None,
+                       key=lambda r: ((_mv(r, metric) or {}).get("value", -1.0), front_end(r) == "log-mel"))
+
+        audio = best("f0_r2", ("log-mel", "waveform"))  # pitch (Whisper's states are not a pitch front end)
+        accent_audio = best("accent2_acc", ("log-mel", "waveform", "whisper"))
 
         def ceil(metric, rec=audio):
             mv = _mv(rec, metric)
             return None if mv is None else {**mv, "_margin": MARGIN.get(metric, 0.05), "_front": front_end(rec)}
 
         row = {"codec": codec_label(p),
-               "ceiling_f0_r2": _mv(audio, "f0_r2"), "probe_f0_r2": _mv(p, "f0_r2"),
-               "ceiling_pairs": _mv(audio, "pitch_pairs_acc"), "probe_pairs": _mv(p, "pitch_pairs_acc"),
+               "ceiling_f0_r2": ceil("f0_r2"), "probe_f0_r2": _mv(p, "f0_r2"),
+               "ceiling_pairs": ceil("pitch_pairs_acc"), "probe_pairs": _mv(p, "pitch_pairs_acc"),
                "abx_pitch_tokens": _mv(a, "pitch_abx_tokens"), "abx_pitch_audio": _mv(a, "pitch_abx_audio"),
                "ceiling_accent2": ceil("accent2_acc", accent_audio), "probe_accent2": _mv(p, "accent2_acc"),
                "ceiling_accent": ceil("accent_acc", accent_audio), "probe_accent": _mv(p, "accent_acc"),
@@ -146,7 +157,7 @@ def keep_table(records: list[dict], fmt: str = "md") -> str:
         v = row[key]
         if isinstance(v, str):
             return v
-        front = (v or {}).get("_front") if key in ("ceiling_accent2", "ceiling_accent") else None
+        front = (v or {}).get("_front") if key.startswith("ceiling_") else None
         return _fmt(v) + (f" ({front})" if front else "")
 
     if fmt == "csv":
@@ -162,8 +173,9 @@ def keep_table(records: list[dict], fmt: str = "md") -> str:
     chance = rows[0]["accent_chance"]
     lines = ["## What do the tokens keep?", "",
              "Pitch and accent, read three ways: the learned probe on the original audio "
-             "(ceiling, task probe-audio: log-mel frames for pitch; for accent the better of log-mel and "
-             "Whisper tiny.en encoder states, named in each cell) and on the tokens (task probe), both on synth-speech-probe's "
+             "(ceiling, task probe-audio: for each attribute the front end that reads it best, named in each "
+             "cell: log-mel frames or waveform samples for pitch, and also Whisper tiny.en encoder states "
+             "for accent) and on the tokens (task probe), both on synth-speech-probe's "
              "unseen test voices, and model-free ABX on the minimal pairs (task abx). Values with 95% "
              "intervals (bootstrap over test items and 3 training seeds; ABX: over trials). Chance: F0 R2 0, "
              f"pitch pairs 0.5, ABX 0.5, us/gb 0.5, 6 accents {chance:.3g}" if chance else "", "",

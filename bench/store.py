@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import sqlite3
 import time
 import zlib
@@ -103,12 +104,30 @@ class Store:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
         self.conn = sqlite3.connect(path, timeout=60)
+        # Two runs may open a new folder's store at once (two shells, one --out). SQLite answers
+        # "database is locked" at once, without waiting out the timeout, when both try to
+        # switch the journal mode or create the tables together; so set-up retries for a while.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._set_up()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05 + 0.1 * random.random())
+
+    def _set_up(self) -> None:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
         cols = {r[1] for r in self.conn.execute("PRAGMA table_info(task_rows)")}
         if "cpu_seconds" not in cols:  # a store written before the column existed
-            self.conn.execute("ALTER TABLE task_rows ADD COLUMN cpu_seconds REAL")
+            try:
+                self.conn.execute("ALTER TABLE task_rows ADD COLUMN cpu_seconds REAL")
+            except sqlite3.OperationalError as exc:  # another run added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     def close(self) -> None:
         self.conn.close()

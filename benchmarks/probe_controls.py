@@ -10,9 +10,11 @@ default, and the audio ceiling with shuffled training labels:
   read about 1.0;
 * ``control-random``: :class:`bench.testing.control.RandomTokens`, input-blind but for the
   length: chance;
-* ``probe-audio:shuffle_labels=true`` on identity: the trained heads fall to chance.
+* ``probe-audio:shuffle_labels=true`` on identity, and ``probe:shuffle_labels=true`` on
+  mulaw-8bit (whose tokens read F0 best): the trained heads fall to chance (the token
+  embeddings' co-occurrence start sees tokens only, never a label).
 
-About 4 CPU-minutes. Prints each run's metrics (value, 95% interval).
+About 6 CPU-minutes. Prints each run's metrics (value, 95% interval).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def main() -> None:
     CODECS.register("control-label", "bench.testing.control:LabelTokens", defaults={"labels_path": path}, overwrite=True)
     CODECS.register("control-random", "bench.testing.control:RandomTokens", overwrite=True)
     for codec, task in (("control-label", "probe"), ("control-random", "probe"),
-                        ("identity", "probe-audio:shuffle_labels=true")):
+                        ("identity", "probe-audio:shuffle_labels=true"), ("mulaw-8bit", "probe:shuffle_labels=true")):
         rep = run(RunOptions(codec=codec, dataset="synth-speech-probe", tasks=(task,), out=out, progress=False))
         for r in rep.records:
             print(codec, task, json.dumps({k: [round(v["value"], 3) if v["value"] is not None else None,

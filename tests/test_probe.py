@@ -338,6 +338,68 @@ def test_pool_options():
         LearnedProbeConfig(pool="median")
 
 
+def test_cooc_start_puts_levels_in_order():
+    """A slowly moving signal quantized to 64 levels: the spectral start of which level follows
+    which recovers the levels' order (the thing probe v4 had to learn from the labels), the same
+    on every call; slots that never occur keep no start."""
+    from scipy.stats import spearmanr
+
+    from bench.tasks.learned_probe import cooc_embedding
+
+    rng = np.random.default_rng(0)
+    walk = np.clip(np.cumsum(rng.normal(0, 1.5, size=(20, 2000)), axis=1) + 32, 0, 63).round().astype(np.int64)
+    seqs = [w[None, :] for w in walk]
+    vec, used = cooc_embedding(seqs, 128, 8)
+    levels = np.flatnonzero(used)
+    assert set(levels) <= set(range(64)) and len(levels) > 50 and not used[64:].any()
+    assert np.isnan(vec[~used]).all() and np.isfinite(vec[used]).all()
+    rho = max(abs(spearmanr(levels, vec[levels, j])[0]) for j in range(8))
+    assert rho > 0.9, rho
+    shuffled = rng.permutation(64)  # the same sequences under other code names: the order follows the signal
+    vec2, used2 = cooc_embedding([shuffled[q] for q in seqs], 128, 8)
+    rho2 = max(abs(spearmanr(levels, vec2[shuffled[levels], j])[0]) for j in range(8))
+    assert rho2 > 0.9, rho2
+    again, _ = cooc_embedding(seqs, 128, 8)
+    np.testing.assert_array_equal(vec, again)
+
+
+def test_init_option_and_key():
+    from bench.tasks.learned_probe import AudioProbe, AudioProbeConfig, recipe_dict
+
+    assert LearnedProbe().describe()["version"] == "5" and recipe_dict(LearnedProbeConfig())["init"] == "cooc"
+    assert "init" not in recipe_dict(AudioProbeConfig())  # it does not apply to audio features
+    assert AudioProbe().describe()["version"] == "5"
+    with pytest.raises(ValueError, match="init"):
+        LearnedProbeConfig(init="zeros")
+    rows = _learned_rows("planted")
+    out = LearnedProbe(dataclasses.replace(TINY, init="random")).summarize(rows, seed=0)
+    assert out["accent_acc"].value > 0.9, out["accent_acc"]
+
+
+def test_waveform_ceiling_reads_f0_from_samples():
+    """``features=wave``: the original's samples through the token probe's strided convolutions.
+    Harmonic tones whose F0 is the label: frame F0 and pitch pairs are read; the same rows with
+    F0 tracks that do not belong to them (shuffled labels) are not."""
+    pytest.importorskip("torch")
+    from bench.tasks.learned_probe import WAVE_STRIDE, AudioProbe, AudioProbeConfig
+
+    rows = []
+    for r in _learned_rows("random", n_frames=30):
+        f0 = np.repeat(np.asarray(r.extras["f0"], dtype=np.float64), WAVE_STRIDE)
+        phase = 2 * np.pi * np.cumsum(f0) / 16000
+        wave = sum(np.sin(h * phase) / h for h in (1, 2, 3)) * 0.3 * (f0 > 0)
+        extras = {"n": r.extras["n"], "f0": r.extras["f0"], "wav": wave.astype(np.float16)}
+        rows.append(Row(r.item_id, r.labels, {}, extras))
+    cfg = AudioProbeConfig(features="wave", steps=80, batch=16, width=16, seeds=2, bootstrap=60, lr=1e-2)
+    out = AudioProbe(cfg).summarize(rows, seed=0)
+    assert out["pitch_pairs_acc"].value > 0.9, out["pitch_pairs_acc"]
+    assert out["f0_r2"].value > 0.3, out["f0_r2"]
+    shuffled = AudioProbe(dataclasses.replace(cfg, shuffle_labels=True)).summarize(rows, seed=0)
+    assert shuffled["f0_r2"].value < 0.3, shuffled["f0_r2"]
+    with pytest.raises(ValueError, match="features"):
+        AudioProbeConfig(features="mfcc")
+
+
 def test_learned_probe_without_splits_is_failed_with_reason():
     rows = [Row(r.item_id, {k: v for k, v in r.labels.items() if k != "split"}, {}, r.extras)
             for r in _learned_rows("planted")]
@@ -379,3 +441,25 @@ def test_probe_corpus_splits_are_disjoint_and_paired():
         pairs.setdefault(it.attrs["pair"], set()).add(it.attrs["pitch_class"])
     assert len(pairs) == 240 and all(v == {"low", "high"} for v in pairs.values())
     assert [p.id for p in plan_probe(PROBE_RECIPE)] == [it.id for it in items]  # the recipe made it
+
+
+def test_probe_corpus_versions():
+    """v2 is the default; v1 still loads; v2's train voices say one phrase in every accent and no
+    phrase is in both splits; an unknown version is refused."""
+    from bench.datasets import DATASETS
+    from recipes.synth_speech.probe_corpus import PROBE_RECIPES, plan_probe
+
+    v2 = DATASETS.build("synth-speech-probe", {"verify": False})
+    v1 = DATASETS.build("synth-speech-probe", {"verify": False, "version": "v1"})
+    assert v2.recipe()["version"] == "v2" and v1.recipe()["version"] == "v1"
+    assert [p.id for p in plan_probe(PROBE_RECIPES["v1"])] == [it.id for it in v1.items()]
+    items = v2.items()
+    train = [it for it in items if it.attrs["split"] == "train"]
+    by_voice = {}
+    for it in train:
+        by_voice.setdefault(it.speaker, set()).add(it.text)
+    assert all(len(t) == 1 for t in by_voice.values())  # the same phrase in all six accents
+    texts = {s: {frozenset(it.text.split()) for it in items if it.attrs["split"] == s} for s in ("train", "test")}
+    assert not texts["train"] & texts["test"] and all(len(t) == 6 for t in texts["test"])
+    with pytest.raises(Exception, match="version"):
+        DATASETS.build("synth-speech-probe", {"version": "v9"})

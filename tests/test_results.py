@@ -100,3 +100,34 @@ def test_store_keeps_extras_arrays_typed(tmp_path):
     assert row["extras"]["feat"]["p"].dtype == np.uint32
     np.testing.assert_array_equal(row["extras"]["feat"]["p"], arrays["feat"]["p"])
     store.close()
+
+
+def _open_store_at(args):
+    path, barrier = args
+    from bench.store import CodecOutput, Store, TaskResult
+
+    barrier.wait()
+    store = Store(path)
+    store.write_item("c", f"h{os.getpid()}", "item", CodecOutput(status="failed", reason="x"),
+                     [TaskResult("t@1#0", "ok", None, {"m": 1.0}, {})])
+    store.close()
+    return True
+
+
+def test_runs_opening_one_new_store_at_once_all_succeed(tmp_path):
+    """Two runs into one new --out folder used to fail at once with "database is locked"
+    (SQLite does not wait out its timeout when both switch the journal mode together)."""
+    import multiprocessing as mp
+
+    from bench.store import Store
+
+    path = str(tmp_path / "bench.sqlite")
+    ctx = mp.get_context("spawn")
+    n = 6
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(n)
+        with ctx.Pool(n) as pool:
+            assert pool.map(_open_store_at, [(path, barrier)] * n) == [True] * n
+    store = Store(path)
+    assert store.conn.execute("SELECT COUNT(*) FROM task_rows").fetchone()[0] == n
+    store.close()

@@ -33,10 +33,11 @@ def test_default_front_end_keeps_the_old_key_and_whisper_changes_it():
     mel = AudioProbe()
     assert mel.config.features == "mel" and "features" not in recipe_dict(mel.config)
     assert mel.config.pool == "mean" and "pool" not in recipe_dict(mel.config)
-    # the log-mel ceiling's config hash and recipe hash are those of records made before either
-    # option existed (the version moved to 4 with the pitch-pair cut; the config did not change)
-    assert task_key(mel) == "probe-audio@4#74a0a12b" and recipe_hash(mel.config) == "54296618bb1f15d0"
-    assert task_key(LearnedProbe()) == "probe@4#8c67c8ea"
+    # the keys of version 5 (gradient clipping; token embeddings start from co-occurrence, an
+    # option the ceiling does not record): options added later are left out at their defaults
+    assert task_key(mel) == "probe-audio@5#12d3f916" and recipe_hash(mel.config) == "621a2f71f81fee37"
+    assert task_key(LearnedProbe()) == "probe@5#43e2d0ac"
+    assert task_key(build_task("probe:init=random")) != task_key(LearnedProbe())
     assert task_key(build_task("probe:pool=meanmax")) != task_key(LearnedProbe())
     whisper = build_task("probe-audio:features=whisper")
     assert whisper.config.features == "whisper" and task_key(whisper) != task_key(mel)
@@ -122,7 +123,7 @@ def test_keep_table_reads_accent_from_the_better_front_end():
                           "accent2_acc": mv(0.5, 0.3, 0.7), "accent_acc": mv(0.17, 0.1, 0.25),
                           "accent_chance": mv(1 / 6, 1 / 6, 1 / 6)})
     (row,) = keep_rows([mel, whisper, shuffled, probe])
-    assert row["ceiling_f0_r2"]["value"] == 0.86  # pitch: the log-mel ceiling
+    assert row["ceiling_f0_r2"]["value"] == 0.86  # pitch: the log-mel ceiling (Whisper's F0 is lower)
     assert row["ceiling_accent2"]["value"] == 0.75 and row["ceiling_accent2"]["_front"] == "whisper"
     assert row["ceiling_accent"]["value"] == 0.45
     assert row["accent_verdict"] == "no verdict: no ABX record" or "ABX only" not in row["accent_verdict"]
@@ -130,3 +131,17 @@ def test_keep_table_reads_accent_from_the_better_front_end():
     (alone,) = keep_rows([mel, probe])  # without a Whisper record: the log-mel ceiling, as before
     assert alone["ceiling_accent2"]["value"] == 0.52 and alone["ceiling_accent2"]["_front"] == "log-mel"
     assert alone["accent_verdict"] == "no verdict: no ABX record"
+    # pitch reads the front end with the best frame-F0 R2 among log-mel and waveform, never Whisper
+    wave = rec("probe-audio", {"f0_r2": mv(0.91, 0.89, 0.93), "pitch_pairs_acc": mv(1, 1, 1),
+                               "accent2_acc": mv(0.5, 0.3, 0.7), "accent_acc": mv(0.2, 0.1, 0.3)},
+               {"input": "reference", "features": "wave"})
+    whisper_f0 = rec("probe-audio", {**whisper["metrics"], "f0_r2": mv(0.95, 0.9, 0.97)},
+                     {"input": "reference", "features": "whisper"})
+    (row,) = keep_rows([mel, wave, whisper_f0, probe])
+    assert row["ceiling_f0_r2"]["value"] == 0.91 and row["ceiling_f0_r2"]["_front"] == "waveform"
+    assert row["ceiling_pairs"]["_front"] == "waveform" and row["ceiling_accent2"]["_front"] == "whisper"
+    assert "0.91 [0.89, 0.93] (waveform)" in keep_table([mel, wave, probe])
+    # a ceiling measured on other items (another corpus version) is not this probe's ceiling
+    other = {**wave, "dataset": {"name": "d", "content_hash": "other"}}
+    (row,) = keep_rows([mel, other, probe])
+    assert row["ceiling_f0_r2"]["value"] == 0.86 and row["ceiling_f0_r2"]["_front"] == "log-mel"

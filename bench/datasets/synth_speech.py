@@ -178,27 +178,44 @@ def corpus_stats(items: list[Item], root: str | None = None) -> dict[str, Any]:
     return stats
 
 
-def probe_root() -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "synth_speech_probe")
+#: shipped versions of synth-speech-probe and their folders under bench/data
+PROBE_VERSIONS = {"v1": "synth_speech_probe", "v2": "synth_speech_probe_v2"}
+
+
+def probe_root(version: str = "v2") -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", PROBE_VERSIONS[version])
 
 
 @dataclasses.dataclass(frozen=True)
 class SynthSpeechProbeConfig(SynthSpeechConfig):
     root: str = ""  # empty: the probe corpus shipped in the package
+    #: which shipped version (``root`` overrides it): ``v2`` (the default) or ``v1``
+    version: str = "v2"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.version not in PROBE_VERSIONS:
+            raise ValueError(f"version must be one of {', '.join(PROBE_VERSIONS)}, got {self.version!r}")
 
 
 class SynthSpeechProbeDataset(SynthSpeechDataset):
     """``synth-speech-probe``: 480 short espeak-ng phrases for the learned token probes (336
     train items: 28 voices x 6 accents x a low/high pitch pair; 144 test items: the 4 espeak
-    test voices of synth-speech x 6 accents x 3 test sentences x low/high). Train and test are
-    disjoint in voices and sentences; the two items of a pitch pair share the label ``pair``.
-    Built by :mod:`recipes.synth_speech.probe_corpus` (``bench data build synth-speech-probe``)."""
+    test voices of synth-speech x 6 accents x 3 test phrases x low/high). Train and test are
+    disjoint in voices and phrases; the two items of a pitch pair share the label ``pair``.
+    ``version=v2`` (default): six-word phrases of words whose US and UK forms differ, each train
+    voice saying its phrase in all six accents; ``version=v1``: the first five words of ordinary
+    sentences. Built by :mod:`recipes.synth_speech.probe_corpus` (``bench data build
+    synth-speech-probe [--corpus-version v1]``)."""
 
     Config = SynthSpeechProbeConfig
-    version = "v1"
     description = ("built-in probe corpus, 480 phrases: 6 accents x low/high pitch pairs, "
-                   "28 train voices, 4 test voices (subset=full|train|test)")
+                   "28 train voices, 4 test voices (subset=full|train|test, version=v2|v1)")
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        return self.config.version
 
     @property
     def root(self) -> str:
-        return os.path.abspath(self.config.root) if self.config.root else probe_root()
+        return os.path.abspath(self.config.root) if self.config.root else probe_root(self.config.version)

@@ -25,6 +25,8 @@ def add_build_command(dsub) -> None:
     b.add_argument("--per-voice", type=int, default=None,
                    help="synth-speech-extra: sentences per voice (default 24, of 80)")
     b.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    b.add_argument("--corpus-version", dest="corpus_version", default=None, choices=("v1", "v2"),
+                   help="synth-speech-probe: which version to rebuild (default: the newest, v2)")
     b.set_defaults(func=cmd_data_build)
 
 
@@ -76,15 +78,16 @@ def _build_probe(args) -> int:
 
     from bench.datasets.synth_speech import probe_root
     from recipes.synth_speech.build import BuildError, compare
-    from recipes.synth_speech.probe_corpus import PROBE_RECIPE, build_probe
+    from recipes.synth_speech.probe_corpus import PROBE_RECIPES, build_probe
 
+    version = getattr(args, "corpus_version", None) or "v2"
     out = args.out or tempfile.mkdtemp(prefix="synth-speech-probe-")
     try:
-        build_probe(out, dict(PROBE_RECIPE), log=lambda msg: print(msg, file=sys.stderr))
+        build_probe(out, dict(PROBE_RECIPES[version]), log=lambda msg: print(msg, file=sys.stderr))
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = compare(out, probe_root())
+    report = compare(out, probe_root(version))
     report["out"] = args.out
     print(json.dumps(report, indent=2) if args.json else format_comparison(report))
     if not args.out:
