@@ -180,9 +180,10 @@ def corpus_stats(items: list[Item], root: str | None = None) -> dict[str, Any]:
 
 #: shipped versions of synth-speech-probe and their folders under bench/data
 PROBE_VERSIONS = {"v1": "synth_speech_probe", "v2": "synth_speech_probe_v2"}
+PROBE_DEFAULT = "v2"
 
 
-def probe_root(version: str = "v2") -> str:
+def probe_root(version: str = PROBE_DEFAULT) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", PROBE_VERSIONS[version])
 
 
@@ -190,7 +191,7 @@ def probe_root(version: str = "v2") -> str:
 class SynthSpeechProbeConfig(SynthSpeechConfig):
     root: str = ""  # empty: the probe corpus shipped in the package
     #: which shipped version (``root`` overrides it): ``v2`` (the default) or ``v1``
-    version: str = "v2"
+    version: str = PROBE_DEFAULT
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -452,13 +452,8 @@ class LearnedProbe(Task):
         """Per-row model inputs, the stride (token steps per frame) and the input width."""
         cfg = self.config
         if _feature(cfg) == "wave" and cfg.input != "tokens":  # samples at 16 kHz: 320 per frame
-            out = []
-            for r in rows:
-                w = np.zeros((1, r.extras["n"] * WAVE_STRIDE), dtype=np.float32)
-                v = np.asarray(r.extras["wav"], dtype=np.float32)
-                w[0, : len(v)] = v
-                out.append(w)
-            return out, WAVE_STRIDE, 1
+            # measure() keeps exactly n frames of samples
+            return [np.asarray(r.extras["wav"], dtype=np.float32).reshape(1, -1) for r in rows], WAVE_STRIDE, 1
         if cfg.input != "tokens":
             key, width = ("enc", WHISPER_DIM) if _feature(cfg) == "whisper" else ("mel", 2 * cfg.n_mels)
             return [np.asarray(r.extras[key], dtype=np.float32).reshape(r.extras["n"], -1) for r in rows], 1, width
@@ -492,10 +487,10 @@ class LearnedProbe(Task):
             return {"error": why}
         t0 = time.process_time()
         X, stride, n_in = self._inputs(train + test)
-        self._start = None
+        start = None
         if cfg.input == "tokens" and cfg.init == "cooc":  # training tokens only: no test item, no label
             seqs = [np.asarray(r.extras["ids"]).reshape(r.extras["K"], r.extras["T"]) for r in train]
-            self._start = cooc_embedding(seqs, 2 * cfg.table, cfg.embed)
+            start = cooc_embedding(seqs, 2 * cfg.table, cfg.embed)
         t_feat = time.process_time() - t0
         accents = sorted({r.labels["accent"] for r in train})
         speakers = sorted({r.labels["speaker"] for r in train})
@@ -506,7 +501,7 @@ class LearnedProbe(Task):
         runs, t_train, t_eval = [], 0.0, 0.0
         for s in range(cfg.seeds):
             t1 = time.process_time()
-            model = self._train(train, X[: len(train)], stride, n_in, accents, speakers, [seed, s])
+            model = self._train(train, X[: len(train)], stride, n_in, accents, speakers, [seed, s], start)
             t2 = time.process_time()
             runs.append(self._predict(model, test, X[len(train):], crop))
             t_eval += time.process_time() - t2
@@ -537,7 +532,8 @@ class LearnedProbe(Task):
                 mask[b, : ns[i]] = 1
         return x, n, mask
 
-    def _train(self, rows, X, stride, n_in, accents, speakers, seed):
+    def _train(self, rows, X, stride, n_in, accents, speakers, seed, start=None):
+        """``start``: (vectors, mask) of :func:`cooc_embedding` for the token embedding, or None."""
         import torch
         import torch.nn.functional as F
 
@@ -557,21 +553,22 @@ class LearnedProbe(Task):
         mu, sd = float(voiced_all.mean()), float(voiced_all.std() or 1.0)
         self._norm = (mu, sd)
         if cfg.input != "tokens":
-            allx = np.concatenate(X, axis=1 if _sampled(cfg) else 0)
+            # per feature over frames; a waveform's one channel over its samples
             ax = 1 if _sampled(cfg) else 0
-            self._xnorm = (allx.mean(ax, keepdims=_sampled(cfg)), allx.std(ax, keepdims=_sampled(cfg)) + 1e-3)
+            allx = np.concatenate(X, axis=ax)
+            self._xnorm = (allx.mean(ax, keepdims=bool(ax)), allx.std(ax, keepdims=bool(ax)) + 1e-3)
             X = [(x - self._xnorm[0]) / self._xnorm[1] for x in X]
         self._stride = stride
         ns = [r.extras["n"] for r in rows]
         model = _net(cfg, stride, n_in, len(accents), len(speakers))
-        if getattr(self, "_start", None) is not None:
-            vec, used = self._start
+        if start is not None:
+            vec, used = start
             w = model.emb.weight.data
-            rows_ = torch.from_numpy(np.flatnonzero(used))
-            start = torch.from_numpy(vec[used])
+            slots = torch.from_numpy(np.flatnonzero(used))
+            spectral = torch.from_numpy(vec[used])
             # the spectral start plus the usual random one (both unit variance): codes the
             # spectrum cannot tell apart (one that only ever follows itself) still differ
-            w[rows_] = torch.where(torch.isnan(start), w[rows_], start + w[rows_])
+            w[slots] = torch.where(torch.isnan(spectral), w[slots], spectral + w[slots])
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
         model.train()

@@ -25,8 +25,10 @@ def add_build_command(dsub) -> None:
     b.add_argument("--per-voice", type=int, default=None,
                    help="synth-speech-extra: sentences per voice (default 24, of 80)")
     b.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    b.add_argument("--corpus-version", dest="corpus_version", default=None, choices=("v1", "v2"),
-                   help="synth-speech-probe: which version to rebuild (default: the newest, v2)")
+    from bench.datasets.synth_speech import PROBE_DEFAULT, PROBE_VERSIONS
+
+    b.add_argument("--corpus-version", dest="corpus_version", default=PROBE_DEFAULT, choices=sorted(PROBE_VERSIONS),
+                   help=f"synth-speech-probe: which version to rebuild (default: {PROBE_DEFAULT})")
     b.set_defaults(func=cmd_data_build)
 
 
@@ -80,7 +82,7 @@ def _build_probe(args) -> int:
     from recipes.synth_speech.build import BuildError, compare
     from recipes.synth_speech.probe_corpus import PROBE_RECIPES, build_probe
 
-    version = getattr(args, "corpus_version", None) or "v2"
+    version = args.corpus_version
     out = args.out or tempfile.mkdtemp(prefix="synth-speech-probe-")
     try:
         build_probe(out, dict(PROBE_RECIPES[version]), log=lambda msg: print(msg, file=sys.stderr))
