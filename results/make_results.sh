@@ -36,9 +36,10 @@ bench run $(args $(available $SUBSET $DSP)) -t pitch -t probe-linear -d synth-sp
 bench run $(args $(available $ABX $DSP)) -t abx -d minimal-pairs -j "$J" --out "$OUT" --no-progress
 # 5. tokens as an LM sees them: rates, entropy, Kneser-Ney LM cost (train -> test split), stability
 bench run $(args $(available $TOKENS $DSP)) -t tokens -d synth-speech -j "$J" --out "$OUT" --no-progress
-# 6. what do the tokens keep? learned token probes and their log-mel ceiling on synth-speech-probe
+# 6. what do the tokens keep? learned token probes and their audio ceilings (log-mel, waveform, Whisper) on synth-speech-probe
 #    (docs/probes.md; about 2-4 CPU-minutes per codec: one worker, training runs in the main process)
 nice -n 5 bench run -c identity -t probe-audio -d synth-speech-probe -j 1 --out "$OUT" --no-progress
+nice -n 5 bench run -c identity -t probe-audio:features=wave -d synth-speech-probe -j 1 --out "$OUT" --no-progress  # the waveform front end: pitch ceiling
 nice -n 5 bench run -c identity -t probe-audio:features=whisper -d synth-speech-probe -j 1 --out "$OUT" --no-progress  # Whisper tiny.en front end: accent ceiling (asr extra; ~4 CPU-min)
 nice -n 5 bench run $(args $(available $ABX dmel-80x16 world-5.3k)) -t probe -d synth-speech-probe -j 1 --out "$OUT" --no-progress
 
