@@ -52,6 +52,7 @@ def plain_shard(codecs: list[str], limit: int, shard: int, n_shards: int, out: s
     import numpy as np
     from threadpoolctl import threadpool_limits
 
+    t_start = time.process_time()
     threadpool_limits(1)
     import ctranslate2
     import faster_whisper
@@ -111,6 +112,14 @@ def plain_shard(codecs: list[str], limit: int, shard: int, n_shards: int, out: s
         f0 = snd.to_pitch_ac(time_step=0.01, pitch_floor=50.0, pitch_ceiling=600.0).selected_array["frequency"]
         return f0, mfcc_stats(np.asarray(x, dtype=np.float64), 20)
 
+    cpu = {"start-up and loading": time.process_time() - t_start}
+    clock = [time.process_time()]
+
+    def stage(name: str) -> None:  # CPU-seconds since the last call, added to ``name``
+        now = time.process_time()
+        cpu[name] = cpu.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
     for spec in codecs:
         codec = build_codec(spec)
         codec.load()
@@ -119,18 +128,27 @@ def plain_shard(codecs: list[str], limit: int, shard: int, n_shards: int, out: s
             # the codec stage is bench's own (token checks included), so both measure the same audio
             output, ref = run_codec(codec, audio.wave, audio.sample_rate, 0.25)
             rec = output.recon
+            stage("codec")
             sr, sd = signal.Spectra(ref), signal.Spectra(rec)
             metrics = [signal.pesq_score(ref, rec, "wb"), signal.pesq_score(ref, rec, "nb"),
                        signal.stoi_score(ref, rec, False), signal.stoi_score(ref, rec, True),
                        signal.si_sdr(ref, rec), signal.mel_l1(sr, sd), signal.mrstft(sr, sd),
                        signal.mel_cepstral_distortion(sr, sd)]
-            texts = [transcribe(ref), transcribe(rec)]
+            stage("reconstruction")
+            texts = [transcribe(ref)]
+            stage("asr of the original")
+            texts.append(transcribe(rec))
+            stage("asr")
             sim = float(np.dot(embed(ref), embed(rec)))
+            stage("speaker")
             pitch(ref), pitch(rec)
+            stage("pitch")
             results.append({"codec": spec, "item": item.id, "transcript_original": texts[0], "transcript": texts[1],
                             "similarity": sim, "metrics": [m if isinstance(m, float) else None for m in metrics]})
     with open(out, "w") as fh:
         json.dump(results, fh)
+    with open(out + ".cpu", "w") as fh:  # per-stage CPU-seconds of this shard (the first item's imports included)
+        json.dump(cpu, fh)
 
 
 class _Watched:
@@ -210,6 +228,39 @@ def compare_transcripts(plain_files: list[str], db: str) -> tuple[int, int]:
     return n, differ
 
 
+def plain_stages(files: list[str]) -> dict[str, float]:
+    """The plain shards' CPU-seconds per stage, summed over shards."""
+    out: dict[str, float] = {}
+    for f in files:
+        with open(f + ".cpu") as fh:
+            for name, v in json.load(fh).items():
+                out[name] = out.get(name, 0.0) + v
+    return out
+
+
+def bench_stages(db: str) -> dict[str, float]:
+    """A bench run's CPU-seconds per stage from its store: encode + decode, and each task's
+    measurements (a worker's first item includes the imports that item triggers, as in plain)."""
+    out: dict[str, float] = {}
+    with sqlite3.connect(db) as conn:
+        for task, cpu in conn.execute("SELECT substr(task_key, 1, instr(task_key, '@') - 1), "
+                                      "SUM(cpu_seconds) FROM task_rows GROUP BY 1"):
+            out[task] = cpu or 0.0
+        # the originals' decodes inside the asr rows (the rest is the reconstructions' and scoring)
+        out["asr of the original"] = 0.0
+        for (extras,) in conn.execute("SELECT extras FROM task_rows WHERE task_key LIKE 'asr@%' AND status = 'ok'"):
+            e = json.loads(extras or "{}")
+            s = e.get("asr_seconds") or {}
+            both = s.get("original", 0.0) + s.get("reconstruction", 0.0)
+            if both > 0:  # the row's CPU-seconds apportioned by the two decodes' wall seconds
+                out["asr of the original"] += s.get("cpu", 0.0) * s.get("original", 0.0) / both
+    from run_overhead import stage_seconds
+
+    st = stage_seconds(db)
+    out["codec"] = st.get("encode_cpu", 0.0) + st.get("decode_cpu", 0.0)
+    return out
+
+
 def metric_values(db: str) -> dict[tuple, tuple]:
     with sqlite3.connect(db) as conn:
         return {r[:4]: r[4:] for r in conn.execute(
@@ -267,11 +318,17 @@ def main() -> None:
                 b = metric_values(os.path.join(out, "bench.sqlite"))
                 others[label]["values_differing"] = sum(a[key] != b.get(key) for key in a) + len(set(b) - set(a))
                 print(f"  {label}: {others[label]['values_differing']} of {len(a)} metric values differ from bench's")
+            plain["stages"] = plain_stages(outs)
+            ours["stages"] = bench_stages(os.path.join(out, "bench.sqlite"))
             rows.append({"plain": plain, "bench": ours, "transcripts": n, "differ": differ, "also": others})
             print(f"pair {k + 1}: plain {plain['cpu']:.1f} CPU-s (sys {plain['sys']:.1f}) {plain['wall']:.1f} s wall | "
                   f"bench {ours['cpu']:.1f} CPU-s (sys {ours['sys']:.1f}) {ours['wall']:.1f} s wall | "
                   f"ratio CPU {ours['cpu'] / plain['cpu']:.2f} wall {ours['wall'] / plain['wall']:.2f} | "
                   f"transcript pairs differing {differ}/{n}", flush=True)
+            print("  CPU-s by stage, plain | bench: " + ", ".join(
+                f"{name} {plain['stages'].get(name, 0.0):.1f} | {ours['stages'].get(name, 0.0):.1f}"
+                for name in ("codec",) + TASKS) + f" (plain's asr of the originals {plain['stages'].get('asr of the original', 0.0):.1f} "
+                f"| bench's {ours['stages'].get('asr of the original', 0.0):.1f} of its asr)", flush=True)
         cpu_r = [r["bench"]["cpu"] / r["plain"]["cpu"] for r in rows]
         wall_r = [r["bench"]["wall"] / r["plain"]["wall"] for r in rows]
         print(f"bench / plain, median [range] of {len(rows)} paired runs: CPU {summary(cpu_r)}, wall {summary(wall_r)}")

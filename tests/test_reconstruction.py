@@ -141,3 +141,24 @@ def test_mcd_reference_cepstra_cached_exactly(tmp_path, monkeypatch):
               .values["mcd"] for d in degs]
     assert cached == plain  # exact, not approximately
     assert len(analysed) == 1  # the second reconstruction reused the reference's cepstra
+
+
+def test_a_chosen_subset_of_metrics_is_all_that_is_computed_and_recorded(tmp_path):
+    """``reconstruction:metrics=a+b``: only those are measured and recorded, with their own task
+    key; the default keeps the key records had before the option; a wrong name is refused."""
+    from bench.config import ConfigError
+    from bench.run.options import build_task, task_key
+
+    full, sub = build_task("reconstruction"), build_task("reconstruction:metrics=stoi+pesq_wb")
+    assert full.describe()["config"] == {}
+    assert task_key(full) == "reconstruction@2#44136fa3"  # the key of the committed records
+    assert [m.name for m in sub.metrics] == ["pesq_wb", "stoi"]  # the task's own order
+    assert task_key(sub) != task_key(full)
+    assert task_key(sub) == task_key(build_task("reconstruction:metrics=pesq_wb+stoi"))
+    values = sub.measure(_ctx(SPEECHLIKE, SPEECHLIKE.copy())).values
+    assert set(values) == {"pesq_wb", "stoi"}
+    with pytest.raises(ConfigError, match="unknown metric.*mcd_f0.*choose from"):
+        build_task("reconstruction:metrics=pesq_wb+mcd_f0")
+    report = run(RunOptions(codec="identity", dataset="synthetic", tasks=("reconstruction:metrics=si_sdr+estoi",),
+                            out=str(tmp_path), progress=False))
+    assert set(report.records[0]["metrics"]) == {"estoi", "si_sdr"}

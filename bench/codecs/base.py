@@ -48,6 +48,21 @@ def require(module: str, extra: str, package: str | None = None) -> Any:
         ) from exc
 
 
+def require_installed(module: str, extra: str, package: str | None = None) -> None:
+    """Raise :class:`MissingDependency` naming the pip extra when ``module`` cannot be found,
+    without importing it. For a worker's ``load`` when only the corpus summary (in the driver)
+    imports the module: importing scikit-learn alone costs each worker about a CPU-second."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        pkg = package or module
+        raise MissingDependency(f"{pkg} is not installed. Install it with: pip install 'bench[{extra}]'")
+
+
 @dataclasses.dataclass(frozen=True)
 class EncodeResult:
     """What ``encode`` returns. Named fields, so more can be added without breaking callers."""

@@ -404,11 +404,12 @@ class LearnedProbe(Task):
         self._memo: dict[tuple, dict[str, Any]] = {}
 
     def _load(self) -> None:
-        from bench.codecs.base import require
+        from bench.codecs.base import require, require_installed
 
         require("parselmouth", "probe", "praat-parselmouth")
-        require("sklearn", "probe", "scikit-learn")
-        require("torch", "probe", "torch")
+        # training and scoring run in the corpus summary: workers only look these up
+        require_installed("sklearn", "probe", "scikit-learn")
+        require_installed("torch", "probe", "torch")
 
     def measure(self, item: ItemContext) -> Measurement:
         cfg = self.config

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from bench.audio import METRIC_SR
+from bench.codecs.base import require
 from bench.config import config_to_dict
 from bench.metrics.f0 import f0_errors, praat_f0, tracker_provenance, voicing_decision_error
 from bench.metrics.stats import bootstrap_ci
@@ -207,19 +208,12 @@ class Pitch(Task):
     # -- corpus level -------------------------------------------------------------------------
     def classify(self, rows: list[Row], seed: int) -> dict[str, Any]:
         """Train on originals of the train split, test on originals and reconstructions."""
-        from bench.codecs.base import require
-
-        require("sklearn", "probe", "scikit-learn")
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):
             return self._classify(rows)
 
     def _classify(self, rows: list[Row]) -> dict[str, Any]:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         out: dict[str, Any] = {}
         for attr, (key, groups) in ATTRIBUTES.items():
             def feats(row: Row, side: str) -> np.ndarray | None:
@@ -242,6 +236,13 @@ class Pitch(Task):
             if reason:
                 out[attr] = {"error": reason}
                 continue
+            # imported only when there is a split to fit (a corpus without one, such as
+            # synth-speech-test, never pays scikit-learn's import: about 2 CPU-s)
+            require("sklearn", "probe", "scikit-learn")
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
             model = make_pipeline(StandardScaler(), LogisticRegression(C=self.config.C, max_iter=5000))
             model.fit(np.stack([feats(r, "ref") for r in train]), y_train)
             pred_ref = model.predict(np.stack([feats(r, "ref") for r in test]))

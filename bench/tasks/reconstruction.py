@@ -7,7 +7,8 @@ floor or ceiling score. The metrics themselves live in :mod:`bench.metrics.signa
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+from typing import Any, Callable
 
 import numpy as np
 
@@ -16,7 +17,16 @@ from bench.metrics.signal import (  # noqa: F401 - names also imported from here
     SI_SDR_CAP_DB, SILENCE_RMS, Spectra, mel_cepstra, mel_cepstral_distortion, mel_l1, mrstft, pesq_score,
     si_sdr, stoi_pair, stoi_score,
 )
+from bench.config import ConfigError
 from bench.tasks.base import Failed, ItemContext, Measurement, MetricSpec, Task
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconstructionConfig:
+    #: the metrics to compute, joined by "+" (``reconstruction:metrics=pesq_wb+stoi+si_sdr``);
+    #: empty: all of them. Left out of the recorded config when empty, so the default task key
+    #: is the one records had before the option.
+    metrics: str = ""
 
 
 class Reconstruction(Task):
@@ -28,6 +38,7 @@ class Reconstruction(Task):
     version = "2"
     description = "PESQ (wb, nb), STOI, ESTOI, SI-SDR, mel L1, multi-resolution STFT, MCD at 16 kHz"
     requires = frozenset({"reference", "reconstruction"})
+    Config = ReconstructionConfig
     metrics = (
         MetricSpec("pesq_wb", "MOS", True, "PESQ wide-band (P.862.2), 1.04-4.64"),
         MetricSpec("pesq_nb", "MOS", True, "PESQ narrow-band (P.862), 1.02-4.55"),
@@ -43,6 +54,25 @@ class Reconstruction(Task):
                    "spectra floored 80 dB below the reference peak; frames paired as aligned (no DTW), "
                    "frames 40 dB below the reference's loudest left out"),
     )
+
+    def __init__(self, config: Any = None, *, name: str | None = None):
+        super().__init__(config, name=name)
+        chosen = [m for m in self.config.metrics.split("+") if m.strip()]
+        if chosen:
+            known = [m.name for m in type(self).metrics]
+            unknown = [m for m in chosen if m not in known]
+            if unknown:
+                raise ConfigError(f"unknown metric(s) {', '.join(unknown)} for task {self.registered_name}: "
+                                  f"choose from {', '.join(known)}, joined by '+'")
+            self.metrics = tuple(m for m in type(self).metrics if m.name in chosen)
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        if not self.config.metrics:
+            out["config"] = {}
+        else:  # in the task's own order, so the same choice always has the same key
+            out["config"] = {"metrics": "+".join(m.name for m in self.metrics)}
+        return out
 
     def _ref_cepstra(self, item: ItemContext) -> Callable[[np.ndarray, float], np.ndarray]:
         """The reference's mel-cepstra for MCD, computed once per item and kept by content
@@ -83,7 +113,10 @@ class Reconstruction(Task):
             "mcd": lambda: mel_cepstral_distortion(sref, sdeg, self._ref_cepstra(item)),
         }
         values: dict[str, float | Failed] = {}
+        chosen = {m.name for m in self.metrics}
         for name, call in calls.items():
+            if name not in chosen:
+                continue
             try:
                 values[name] = call()
             except Exception as exc:  # one metric's library error must not lose the others
@@ -91,6 +124,6 @@ class Reconstruction(Task):
         return Measurement(values)
 
 
-__all__ = ["MCD_ALPHA", "MCD_FFT", "MCD_FLOOR_DB", "MCD_FRAME", "MCD_HOP", "MCD_ORDER", "MCD_SILENCE_DB",
+__all__ = ["MCD_ALPHA", "ReconstructionConfig", "MCD_FFT", "MCD_FLOOR_DB", "MCD_FRAME", "MCD_HOP", "MCD_ORDER", "MCD_SILENCE_DB",
            "PESQ_MAX_SEGMENT_S", "SILENCE_RMS", "SI_SDR_CAP_DB", "Reconstruction", "Spectra", "mel_cepstra",
            "mel_cepstral_distortion", "mel_l1", "mrstft", "pesq_score", "si_sdr", "stoi_pair", "stoi_score"]
