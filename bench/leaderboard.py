@@ -329,7 +329,8 @@ def make_baseline(records: list[dict], tolerances: dict | None = None) -> dict:
     for name, recs in group_by_task(records).items():
         for r in recs:
             entries.append({
-                "task": name, "task_version": r["task"]["version"], "codec": r["codec"]["name"],
+                "task": name, "task_version": r["task"]["version"], "task_key": r["task"].get("key"),
+                "codec": r["codec"]["name"],
                 "config_hash": r["codec"]["config_hash"], "dataset": r["dataset"]["name"],
                 "dataset_hash": r["dataset"]["content_hash"], "failed": r["counts"]["failed"],
                 "metrics": {m: mv["value"] for m, mv in sorted(r["metrics"].items())},
@@ -378,11 +379,12 @@ def gate(records: list[dict], baseline: dict) -> GateResult:
     if not baseline.get("entries"):
         return GateResult(False, [Finding("MISSING", "-", text="FAIL: the baseline has no entries: nothing would be checked")],
                           0, 0)
-    current, exact = {}, {}
+    current, exact, keyed = {}, {}, {}
     for name, recs in group_by_task(records).items():
         for r in recs:
             current[(name, r["codec"]["name"], r["dataset"]["name"])] = r
             exact[(name, r["codec"]["config_hash"], r["dataset"]["content_hash"])] = r
+            keyed[(r["task"].get("key"), r["codec"]["config_hash"], r["dataset"]["content_hash"])] = r
     found: list[Finding] = []
     n_checked = 0
     for entry in baseline["entries"]:
@@ -390,7 +392,11 @@ def gate(records: list[dict], baseline: dict) -> GateResult:
         label = f"{entry['codec']} / {entry['dataset']} / {entry['task']}"
         # the same codec config on the same items first (two mulaw:bits=N runs share a name);
         # by name only to report what changed
-        r = exact.get((entry["task"], entry.get("config_hash"), entry.get("dataset_hash"))) or current.get(key)
+        # and the same task options where the baseline names them (reconstruction and
+        # reconstruction:metrics=stoi are two entries; baselines made before task_key: by name)
+        r = (keyed.get((entry["task_key"], entry.get("config_hash"), entry.get("dataset_hash")))
+             if entry.get("task_key") else None) \
+            or exact.get((entry["task"], entry.get("config_hash"), entry.get("dataset_hash"))) or current.get(key)
         if r is None:
             found.append(Finding("MISSING", label, text=f"MISSING  {label}: no current result"))
             continue

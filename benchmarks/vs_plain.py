@@ -18,6 +18,10 @@ alternate (plain, bench, plain, bench, ...); every pair gives a CPU ratio and a 
 (bench / plain), summarised as median and range. CPU is user + system time of the process tree
 (``wait4``). Transcripts of the two are compared item by item (they must be identical).
 
+Each round also prints CPU-seconds per stage for both: the plain script's from its own clock
+around each stage (the codec stage includes building the codec and reading the item), bench's
+from its store (encode + decode, and each task's measurements, scoring included).
+
 Also printed: the harness share of the last bench run (CPU-seconds of its process tree not spent
 in encode, decode, the tasks' ``measure`` or their corpus summaries, as in
 ``benchmarks/run_overhead.py``; and the older wall-based count), the time of an identical re-run of a
@@ -325,10 +329,13 @@ def main() -> None:
                   f"bench {ours['cpu']:.1f} CPU-s (sys {ours['sys']:.1f}) {ours['wall']:.1f} s wall | "
                   f"ratio CPU {ours['cpu'] / plain['cpu']:.2f} wall {ours['wall'] / plain['wall']:.2f} | "
                   f"transcript pairs differing {differ}/{n}", flush=True)
+            ps, bs = plain["stages"], ours["stages"]
+            whole = {**ps, "asr": ps.get("asr", 0.0) + ps.get("asr of the original", 0.0)}
             print("  CPU-s by stage, plain | bench: " + ", ".join(
-                f"{name} {plain['stages'].get(name, 0.0):.1f} | {ours['stages'].get(name, 0.0):.1f}"
-                for name in ("codec",) + TASKS) + f" (plain's asr of the originals {plain['stages'].get('asr of the original', 0.0):.1f} "
-                f"| bench's {ours['stages'].get('asr of the original', 0.0):.1f} of its asr)", flush=True)
+                f"{name} {whole.get(name, 0.0):.1f} | {bs.get(name, 0.0):.1f}" for name in ("codec",) + TASKS)
+                + f"; of the asr, decoding the originals {ps.get('asr of the original', 0.0):.1f} | about "
+                f"{bs.get('asr of the original', 0.0):.1f} (bench's: its rows' CPU apportioned by decode wall time)",
+                flush=True)
         cpu_r = [r["bench"]["cpu"] / r["plain"]["cpu"] for r in rows]
         wall_r = [r["bench"]["wall"] / r["plain"]["wall"] for r in rows]
         print(f"bench / plain, median [range] of {len(rows)} paired runs: CPU {summary(cpu_r)}, wall {summary(wall_r)}")

@@ -177,3 +177,22 @@ def test_gate_catches_a_rise_in_one_metrics_failures(records):
     r["metrics"]["pesq_wb"]["n_failed"] += 2  # measured on fewer items, same mean
     ok, lines = check(edited, base)
     assert not ok and any(line.startswith("FAILURES") and "pesq_wb" in line for line in lines)
+
+
+def test_gate_tells_apart_two_option_sets_of_one_task(tmp_path):
+    """A full reconstruction record and a ``reconstruction:metrics=...`` one of the same codec and
+    items: the baseline keeps both, and each is checked against its own entry."""
+    out = str(tmp_path)
+    for task in ("reconstruction", "reconstruction:metrics=stoi+si_sdr"):
+        run(RunOptions(codec="mulaw-8bit", dataset="synthetic", tasks=(task,), limit=3, out=out, progress=False))
+    recs = find_records([str(tmp_path / "results")])
+    assert len(recs) == 2
+    base = make_baseline(recs)
+    assert len({e["task_key"] for e in base["entries"]}) == 2
+    ok, lines = check(recs, base)
+    assert ok, "\n".join(lines)
+    worse = copy.deepcopy(recs)
+    full = next(r for r in worse if "pesq_nb" in r["metrics"])
+    full["metrics"]["pesq_nb"]["value"] -= 1.0
+    ok, lines = check(worse, base)
+    assert not ok and any("pesq_nb" in line for line in lines)

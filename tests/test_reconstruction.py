@@ -154,11 +154,15 @@ def test_a_chosen_subset_of_metrics_is_all_that_is_computed_and_recorded(tmp_pat
     assert task_key(full) == "reconstruction@2#44136fa3"  # the key of the committed records
     assert [m.name for m in sub.metrics] == ["pesq_wb", "stoi"]  # the task's own order
     assert task_key(sub) != task_key(full)
-    assert task_key(sub) == task_key(build_task("reconstruction:metrics=pesq_wb+stoi"))
+    assert task_key(sub) == task_key(build_task("reconstruction:metrics=pesq_wb+ stoi"))
+    every = "+".join(m.name for m in full.metrics)
+    assert task_key(build_task(f"reconstruction:metrics={every}")) == task_key(full)  # all eight: the default
     values = sub.measure(_ctx(SPEECHLIKE, SPEECHLIKE.copy())).values
     assert set(values) == {"pesq_wb", "stoi"}
     with pytest.raises(ConfigError, match="unknown metric.*mcd_f0.*choose from"):
         build_task("reconstruction:metrics=pesq_wb+mcd_f0")
+    with pytest.raises(ConfigError, match="names no metric"):
+        build_task("reconstruction:metrics=+")
     report = run(RunOptions(codec="identity", dataset="synthetic", tasks=("reconstruction:metrics=si_sdr+estoi",),
                             out=str(tmp_path), progress=False))
     assert set(report.records[0]["metrics"]) == {"estoi", "si_sdr"}

@@ -51,7 +51,7 @@ def require(module: str, extra: str, package: str | None = None) -> Any:
 def require_installed(module: str, extra: str, package: str | None = None) -> None:
     """Raise :class:`MissingDependency` naming the pip extra when ``module`` cannot be found,
     without importing it. For a worker's ``load`` when only the corpus summary (in the driver)
-    imports the module: importing scikit-learn alone costs each worker about a CPU-second."""
+    imports the module (scikit-learn's own import is about 0.3 CPU-s in a worker that has SciPy)."""
     import importlib.util
 
     try:

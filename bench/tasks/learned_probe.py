@@ -439,7 +439,11 @@ class LearnedProbe(Task):
     def evaluate(self, rows: list[Row], seed: int) -> dict[str, Any]:
         key = (id(rows), len(rows), seed)
         if key not in self._memo:
-            import torch
+            from bench.codecs.base import require
+
+            # workers only looked these up (load); a broken install is named here, with its extra
+            torch = require("torch", "probe", "torch")
+            require("sklearn", "probe", "scikit-learn")
 
             threads = torch.get_num_threads()
             torch.set_num_threads(self.config.threads)

@@ -210,6 +210,14 @@ class Pitch(Task):
         """Train on originals of the train split, test on originals and reconstructions."""
         from threadpoolctl import threadpool_limits
 
+        splits = {r.labels.get("split") for r in rows}
+        if {"train", "test"} <= splits:
+            # imported only when there is a split to fit (a corpus without one, such as
+            # synth-speech-test, never pays scikit-learn's import), and before the thread limit,
+            # which covers only the libraries loaded when it is set
+            require("sklearn", "probe", "scikit-learn")
+            import sklearn.linear_model  # noqa: F401
+
         with threadpool_limits(1):
             return self._classify(rows)
 
@@ -236,9 +244,6 @@ class Pitch(Task):
             if reason:
                 out[attr] = {"error": reason}
                 continue
-            # imported only when there is a split to fit (a corpus without one, such as
-            # synth-speech-test, never pays scikit-learn's import: about 2 CPU-s)
-            require("sklearn", "probe", "scikit-learn")
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import make_pipeline
             from sklearn.preprocessing import StandardScaler

@@ -57,7 +57,10 @@ class Reconstruction(Task):
 
     def __init__(self, config: Any = None, *, name: str | None = None):
         super().__init__(config, name=name)
-        chosen = [m for m in self.config.metrics.split("+") if m.strip()]
+        chosen = [m.strip() for m in self.config.metrics.split("+")]
+        if self.config.metrics.strip() and not any(chosen):
+            raise ConfigError(f"task {self.registered_name}: metrics={self.config.metrics!r} names no metric")
+        chosen = [m for m in chosen if m]
         if chosen:
             known = [m.name for m in type(self).metrics]
             unknown = [m for m in chosen if m not in known]
@@ -68,7 +71,7 @@ class Reconstruction(Task):
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
-        if not self.config.metrics:
+        if len(self.metrics) == len(type(self).metrics):  # all of them, named or not: the default key
             out["config"] = {}
         else:  # in the task's own order, so the same choice always has the same key
             out["config"] = {"metrics": "+".join(m.name for m in self.metrics)}
@@ -124,6 +127,7 @@ class Reconstruction(Task):
         return Measurement(values)
 
 
-__all__ = ["MCD_ALPHA", "ReconstructionConfig", "MCD_FFT", "MCD_FLOOR_DB", "MCD_FRAME", "MCD_HOP", "MCD_ORDER", "MCD_SILENCE_DB",
+__all__ = ["MCD_ALPHA", "MCD_FFT", "MCD_FLOOR_DB", "MCD_FRAME", "MCD_HOP", "MCD_ORDER", "MCD_SILENCE_DB",
            "PESQ_MAX_SEGMENT_S", "SILENCE_RMS", "SI_SDR_CAP_DB", "Reconstruction", "Spectra", "mel_cepstra",
-           "mel_cepstral_distortion", "mel_l1", "mrstft", "pesq_score", "si_sdr", "stoi_pair", "stoi_score"]
+           "mel_cepstral_distortion", "mel_l1", "mrstft", "pesq_score", "ReconstructionConfig", "si_sdr", "stoi_pair",
+           "stoi_score"]
