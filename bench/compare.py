@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.leaderboard import codec_label, dataset_label, select_latest
+from bench.leaderboard import codec_label, dataset_label, default_first, select_latest
 from bench.metrics.stats import bootstrap_ci
 from bench.results import ResultError, find_records
 
@@ -156,7 +156,7 @@ def _index(records: list[dict], label: str) -> dict[tuple[str, str], dict]:
             if (other.get("run") or {}).get("key") != (r.get("run") or {}).get("key"):
                 raise CompareError(f"{label}: several runs of {key[0]} on {key[1]} with different codec options "
                                    f"({codec_label(other)}, {codec_label(r)}); name one by its spec or pass its record file")
-            if other["created"] > r["created"]:
+            if default_first(other) > default_first(r):  # the default task options, else the newest
                 continue
         out[key] = r
     return out

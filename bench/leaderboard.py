@@ -68,6 +68,30 @@ def row_labels(recs: list[dict]) -> list[tuple[str, str]]:
     return [(c, d) for c, d in labels]
 
 
+_DEFAULT_TASK_KEYS: dict[str, str | None] = {}
+
+
+def default_task_key(name: str) -> str | None:
+    """The task key of task ``name`` with no options as installed here, or None when it cannot be
+    built (not registered, or its extra missing)."""
+    if name not in _DEFAULT_TASK_KEYS:
+        from bench.run.options import build_task, task_key
+
+        try:
+            _DEFAULT_TASK_KEYS[name] = task_key(build_task(name))
+        except Exception:  # noqa: BLE001 - a record of a task this install cannot build: no preference
+            _DEFAULT_TASK_KEYS[name] = None
+    return _DEFAULT_TASK_KEYS[name]
+
+
+def default_first(record: dict) -> tuple[bool, str]:
+    """Sort key among records of one task (codec, dataset): those with the task's default options
+    last, newest last, so that "the last one" is the default run when there is one
+    (``reconstruction`` over ``reconstruction:metrics=stoi``), else the newest."""
+    task = record.get("task") or {}
+    return task.get("key") == default_task_key(task.get("name", "")), record.get("created", "")
+
+
 def select_latest(records: list[dict]) -> list[dict]:
     """One record per (task, codec run key, dataset content): the most recent."""
     best: dict[tuple, dict] = {}

@@ -21,7 +21,7 @@ import math
 import os
 from typing import Any
 
-from bench.leaderboard import codec_label, select_latest
+from bench.leaderboard import codec_label, default_first, select_latest
 
 #: Default folder of ceiling records (relative to the working folder).
 CEILING_DIR = os.path.join("results", "records")
@@ -111,8 +111,8 @@ def _metric(record: dict, row: ScoreRow) -> Cell:
 
 def _by_task(records: list[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    for r in sorted(select_latest(records), key=lambda r: r["created"]):
-        out[r["task"]["name"]] = r  # the latest record of each task
+    for r in sorted(select_latest(records), key=default_first):
+        out[r["task"]["name"]] = r  # of each task, the latest with default options, else the latest
     return out
 
 

@@ -196,3 +196,22 @@ def test_gate_tells_apart_two_option_sets_of_one_task(tmp_path):
     full["metrics"]["pesq_nb"]["value"] -= 1.0
     ok, lines = check(worse, base)
     assert not ok and any("pesq_nb" in line for line in lines)
+
+
+def test_scorecard_and_compare_prefer_the_default_options_of_a_task(tmp_path):
+    """A folder with ``reconstruction`` and a newer ``reconstruction:metrics=stoi`` of each codec:
+    the scorecard and the paired comparison read the full (default) records, not the subset."""
+    from bench.compare import compare_records
+    from bench.scorecard import _by_task
+
+    out = str(tmp_path)
+    for codec in ("mulaw-8bit", "mulaw-4bit"):
+        for task in ("reconstruction", "reconstruction:metrics=stoi"):  # the subset is the newer
+            run(RunOptions(codec=codec, dataset="synthetic", tasks=(task,), limit=3, out=out, progress=False))
+    recs = find_records([str(tmp_path / "results")])
+    assert len(recs) == 4
+    mine = [r for r in recs if r["codec"]["name"] == "mulaw-8bit"]
+    assert "pesq_wb" in _by_task(mine)["reconstruction"]["metrics"]
+    other = [r for r in recs if r["codec"]["name"] == "mulaw-4bit"]
+    (comparison,) = compare_records("mulaw-8bit", mine, "mulaw-4bit", other, n_boot=200)
+    assert "pesq_wb" in {m.metric for m in comparison.metrics}
