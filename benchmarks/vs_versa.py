@@ -78,9 +78,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from vs_plain import ONE_THREAD, summary  # noqa: E402 - the same thread pins and median [range] line
 
 REALSPEECH = os.path.join(os.path.dirname(ROOT), "shared", "realspeech")
-ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 DEFAULT_METRICS = "pesq,stoi,estoi,signal_metric,mcd_f0"
 #: VERSA score config entries this script knows, with the options it sets (the pairs are aligned,
 #: as in bench: no DTW for MCD).
@@ -252,10 +254,6 @@ def timed(cmds: list[list[str]], env: dict[str, str], cwd: str, log: str) -> dic
     if failed:
         raise SystemExit("a measured command failed:\n" + "\n".join(failed))
     return {"wall": wall, "cpu": user + sys_, "user": user, "sys": sys_, "peak_mib": peak / 1024}
-
-
-def summary(xs: list[float]) -> str:
-    return f"{statistics.median(xs):.2f} [{min(xs):.2f}, {max(xs):.2f}]"
 
 
 def agreement(pairs: list[dict], ours: dict[str, dict], theirs: dict[str, dict], metrics: list[str]) -> list[dict]:

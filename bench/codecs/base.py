@@ -48,17 +48,21 @@ def require(module: str, extra: str, package: str | None = None) -> Any:
         ) from exc
 
 
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def require_installed(module: str, extra: str, package: str | None = None) -> None:
     """Raise :class:`MissingDependency` naming the pip extra when ``module`` cannot be found,
     without importing it. For a worker's ``load`` when only the corpus summary (in the driver)
     imports the module (scikit-learn's own import is about 0.3 CPU-s in a worker that has SciPy)."""
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
+    if not is_installed(module):
         pkg = package or module
         raise MissingDependency(f"{pkg} is not installed. Install it with: pip install 'bench[{extra}]'")
 

@@ -124,16 +124,9 @@ class Task:
     def unavailable_reason(cls) -> str | None:
         """Why this task cannot run here (a module of its extra is missing), or None. Looks
         modules up without importing them."""
-        import importlib.util
+        from bench.codecs.base import is_installed
 
-        missing = []
-        for module in cls.needs_modules:
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except (ImportError, ValueError):
-                found = False
-            if not found:
-                missing.append(module)
+        missing = [module for module in cls.needs_modules if not is_installed(module)]
         if not missing:
             return None
         hint = f" (pip install 'bench[{cls.extra}]')" if cls.extra else ""

@@ -116,12 +116,9 @@ class Reconstruction(Task):
             "mcd": lambda: mel_cepstral_distortion(sref, sdeg, self._ref_cepstra(item)),
         }
         values: dict[str, float | Failed] = {}
-        chosen = {m.name for m in self.metrics}
-        for name, call in calls.items():
-            if name not in chosen:
-                continue
+        for name in (m.name for m in self.metrics):  # the chosen ones (metrics=), in the task's order
             try:
-                values[name] = call()
+                values[name] = calls[name]()
             except Exception as exc:  # one metric's library error must not lose the others
                 values[name] = Failed(f"{name} error: {type(exc).__name__}: {exc}")
         return Measurement(values)
