@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
+import time
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -203,16 +206,63 @@ def content_hash(data: bytes | np.ndarray) -> str:
 
 
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
+#: entries kept on disk between runs (inside :func:`file_hash_cache`), by (path, size, mtime, ctime, inode)
+_DISK_HASHES: dict[str, Any] = {"path": None, "entries": {}, "new": 0}
+#: a file changed less than this long ago is hashed but not kept on disk: a rewrite inside the
+#: file system's timestamp granularity could leave size and times as they were ("racy" entries)
+_SETTLE_NS = 2_000_000_000
 
 
 def file_hash(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes, remembered per process for an unchanged (path, size, mtime)."""
+    """SHA-256 (hex) of a file's bytes, remembered per process for an unchanged (path, size, mtime)
+    and, inside :func:`file_hash_cache`, on disk for an unchanged (path, size, mtime, ctime, inode)."""
     st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    real = os.path.realpath(path)
+    key = (real, st.st_size, st.st_mtime_ns)
     if key not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _FILE_HASHES[key] = h.hexdigest()
+        disk_key = f"{real}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+        known = _DISK_HASHES["entries"].get(disk_key) if _DISK_HASHES["path"] else None
+        if known is None:
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            known = h.hexdigest()
+            if _DISK_HASHES["path"] and time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLE_NS:
+                _DISK_HASHES["entries"][disk_key] = known
+                _DISK_HASHES["new"] += 1
+        _FILE_HASHES[key] = known
     return _FILE_HASHES[key]
+
+
+@contextlib.contextmanager
+def file_hash_cache(path: str | os.PathLike) -> Iterator[None]:
+    """Within this block :func:`file_hash` also keeps what it computes in the JSON file at
+    ``path`` (read at the start, written at the end when something was added), so that a run
+    done again does not read the model weights and corpus files again to hash them. A file
+    whose size, times or inode changed is hashed again; an unreadable cache file is ignored."""
+    import json
+
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            entries = json.load(fh)
+        if not isinstance(entries, dict):
+            entries = {}
+    except (OSError, ValueError):
+        entries = {}
+    saved = dict(_DISK_HASHES)
+    _DISK_HASHES.update(path=path, entries=entries, new=0)
+    try:
+        yield
+    finally:
+        if _DISK_HASHES["new"]:
+            try:
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                tmp = f"{path}.{os.getpid()}.tmp"
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    json.dump(_DISK_HASHES["entries"], fh)
+                os.replace(tmp, path)  # two runs at once: the last one's entries stay, none is torn
+            except OSError:
+                pass  # a cache: the next run hashes again
+        _DISK_HASHES.update(saved)

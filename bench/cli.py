@@ -115,9 +115,12 @@ def _add_run(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    from bench.audio import file_hash_cache
     from bench.runner import shared_pool
 
-    with shared_pool():  # one worker pool for every codec and dataset: task models load once per worker
+    # one worker pool for every codec and dataset: task models load once per worker; the hashes of
+    # model weights and corpus files kept in the folder for the next run
+    with shared_pool(), file_hash_cache(os.path.join(args.out, "cache", "file_hashes.json")):
         return _cmd_run(args)
 
 

@@ -171,6 +171,37 @@ def test_describe_has_provenance_without_loading():
     assert Asr.from_options({"beam_size": "1"}).describe()["config"]["resolved"]["beam_size"] == 1
 
 
+def test_decoding_options_read_from_source_equal_the_signature(tmp_path, monkeypatch):
+    import importlib.util
+    import subprocess
+    import sys
+    import types
+
+    from bench.tasks.asr import faster_whisper as fwb
+
+    source = fwb._options_from_source()
+    assert source is not None and source == fwb._options_from_signature()
+    assert {k: type(v) for k, v in source.items()} == {k: type(v) for k, v in fwb._options_from_signature().items()}
+    # the driver's provenance does not import faster-whisper (nor PyAV) for it
+    code = ("import sys; from bench.tasks.asr import Asr; Asr().describe(); "
+            "print('faster_whisper' in sys.modules, 'av' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+    # a default that is not a literal: the imported signature decides
+    pkg = tmp_path / "fw"
+    pkg.mkdir()
+    (pkg / "transcribe.py").write_text(
+        "class WhisperModel:\n    def transcribe(self, audio, beam_size=5, temperature=TEMPS):\n        pass\n")
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: types.SimpleNamespace(submodule_search_locations=[str(pkg)]))
+    assert fwb._options_from_source() is None
+    assert fwb.faster_whisper_options(5) == {**fwb._options_from_signature(), "language": "en", "beam_size": 5}
+    (pkg / "transcribe.py").write_text(
+        "class WhisperModel:\n    def transcribe(self, audio, beam_size=5, *, best_of: int = 5, t=(0.0, -1)):\n"
+        "        pass\n")
+    assert fwb._options_from_source() == {"beam_size": 5, "best_of": 5, "t": (0.0, -1)}
+
+
 # -- the standard faster-whisper call ------------------------------------------------------------
 def _realspeech_16k(folder: str) -> list[tuple[str, np.ndarray, str]]:
     from bench.audio import METRIC_SR, load_audio, resample

@@ -90,3 +90,65 @@ def test_pitch_computes_the_original_once_per_item(tmp_path, monkeypatch):
     assert len(calls) == 3  # the original once, the reconstruction twice
     assert first.values == second.values == plain.values
     assert first.extras == second.extras == plain.extras
+
+
+def test_file_hashes_kept_on_disk_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    from bench import audio
+
+    data = tmp_path / "weights.bin"
+    data.write_bytes(b"a" * 1000)
+    old = 1_600_000_000
+    os.utime(data, (old, old))
+    cache = tmp_path / "cache" / "file_hashes.json"
+    want = hashlib.sha256(b"a" * 1000).hexdigest()
+    monkeypatch.setattr(audio, "_SETTLE_NS", 0)  # utime moved the ctime to now
+    monkeypatch.setattr(audio, "_FILE_HASHES", {})
+    with audio.file_hash_cache(cache):
+        assert audio.file_hash(data) == want
+    assert list(json.loads(cache.read_text()).values()) == [want]
+    # the next run (a fresh process: no memo) takes it from the disk, without reading the file
+    stored = json.loads(cache.read_text())
+    stored[next(iter(stored))] = "from-disk"
+    cache.write_text(json.dumps(stored))
+    monkeypatch.setattr(audio, "_FILE_HASHES", {})
+    with audio.file_hash_cache(cache):
+        assert audio.file_hash(data) == "from-disk"
+    # rewritten (same size, same mtime put back): the ctime moved, so it is hashed again
+    data.write_bytes(b"b" * 1000)
+    os.utime(data, (old, old))
+    monkeypatch.setattr(audio, "_FILE_HASHES", {})
+    with audio.file_hash_cache(cache):
+        assert audio.file_hash(data) == hashlib.sha256(b"b" * 1000).hexdigest()
+    # a file changed a moment ago is not kept on disk (a rewrite within the timestamps'
+    # granularity could go unseen); outside the block nothing is written
+    fresh = tmp_path / "fresh.bin"
+    fresh.write_bytes(b"c")
+    monkeypatch.setattr(audio, "_SETTLE_NS", 2_000_000_000)
+    monkeypatch.setattr(audio, "_FILE_HASHES", {})
+    with audio.file_hash_cache(cache):
+        audio.file_hash(fresh)
+    assert len(json.loads(cache.read_text())) == 2 and audio._DISK_HASHES["path"] is None
+    cache.write_text("not json")
+    monkeypatch.setattr(audio, "_SETTLE_NS", 0)
+    monkeypatch.setattr(audio, "_FILE_HASHES", {})
+    with audio.file_hash_cache(cache):  # a broken cache file is ignored, then replaced
+        assert audio.file_hash(data) == hashlib.sha256(b"b" * 1000).hexdigest()
+    assert len(json.loads(cache.read_text())) == 1
+
+
+def test_workers_leave_cleanly_without_the_interpreter_teardown(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "bench", "run", "-c", "mulaw-8bit", "-d", "synthetic", "--limit", "4",
+           "-t", "reconstruction", "-j", "2", "--out", str(out), "--no-progress", "--no-scorecard"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "leaked" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "4 of 4 items computed" in proc.stderr
+    with sqlite3.connect(str(out / "bench.sqlite")) as conn:
+        assert conn.execute("SELECT COUNT(DISTINCT item_hash) FROM metric_values").fetchone()[0] == 4

@@ -25,8 +25,27 @@ def bundled_whisper_path() -> str:
 
 def faster_whisper_options(beam_size: int) -> dict[str, Any]:
     """Every decoding option of ``WhisperModel.transcribe`` at the installed faster-whisper's own
-    default (read from its signature), except ``language="en"`` and ``beam_size``: the ordinary
-    call, spelled out so that it can be passed explicitly and recorded."""
+    default, except ``language="en"`` and ``beam_size``: the ordinary call, spelled out so that it
+    can be passed explicitly and recorded.
+
+    The defaults are read from the signature in faster-whisper's source file when every one of
+    them is a literal (as in every release so far), which spares the run's driver the import of
+    faster-whisper and PyAV (about 0.1-0.2 s of a re-run that has nothing to compute); otherwise
+    from the imported function's signature. ``tests/test_asr.py`` checks that both give the same."""
+    import copy
+
+    options = _options_from_source()
+    if options is None:
+        options = _options_from_signature()
+    options = copy.deepcopy(options)
+    options.update(language="en", beam_size=beam_size)
+    return options
+
+
+_SOURCE_OPTIONS: dict[tuple[str, int, int], dict[str, Any] | None] = {}
+
+
+def _options_from_signature() -> dict[str, Any]:
     import copy
     import inspect
 
@@ -38,8 +57,54 @@ def faster_whisper_options(beam_size: int) -> dict[str, Any]:
         if param.default is param.empty:
             raise RuntimeError(f"faster-whisper's transcribe() has a new required argument {name!r}")
         options[name] = copy.deepcopy(param.default)
-    options.update(language="en", beam_size=beam_size)
     return options
+
+
+def _options_from_source() -> dict[str, Any] | None:
+    """``WhisperModel.transcribe``'s defaults parsed from faster-whisper's ``transcribe.py`` (not
+    imported); None when the file is not found or a default is not a literal."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("faster_whisper")  # a top-level package: not imported
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "transcribe.py")
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _SOURCE_OPTIONS:
+        _SOURCE_OPTIONS[key] = None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                tree = ast.parse(fh.read(), filename=path)
+        except (OSError, SyntaxError, ValueError):
+            return None
+        func = next((node for cls in tree.body if isinstance(cls, ast.ClassDef) and cls.name == "WhisperModel"
+                     for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "transcribe"),
+                    None)
+        if func is None:
+            return None
+        a = func.args
+        positional = a.posonlyargs + a.args
+        defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+        options: dict[str, Any] = {}
+        for arg, default in [*zip(positional, defaults), *zip(a.kwonlyargs, a.kw_defaults)]:
+            if arg.arg in _NOT_DECODING:
+                continue
+            if default is None:
+                return None  # a new required argument: the signature path says so
+            try:
+                options[arg.arg] = ast.literal_eval(default)
+            except ValueError:
+                return None
+        _SOURCE_OPTIONS[key] = options
+    return _SOURCE_OPTIONS[key]
 
 
 class _SamplingWatch:
