@@ -205,7 +205,8 @@ def content_hash(data: bytes | np.ndarray) -> str:
     return h.hexdigest()
 
 
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+#: (hash, whether this process read the bytes) by (path, size, mtime, ctime, inode)
+_FILE_HASHES: dict[tuple[str, int, int, int, int], tuple[str, bool]] = {}
 #: entries kept on disk between runs (inside :func:`file_hash_cache`), by (path, size, mtime, ctime, inode)
 _DISK_HASHES: dict[str, Any] = {"path": None, "entries": {}, "new": 0}
 #: a file changed less than this long ago is hashed but not kept on disk: a rewrite inside the
@@ -213,26 +214,35 @@ _DISK_HASHES: dict[str, Any] = {"path": None, "entries": {}, "new": 0}
 _SETTLE_NS = 2_000_000_000
 
 
-def file_hash(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes, remembered per process for an unchanged (path, size, mtime)
-    and, inside :func:`file_hash_cache`, on disk for an unchanged (path, size, mtime, ctime, inode)."""
+def file_hash(path: str | os.PathLike, disk: bool = True) -> str:
+    """SHA-256 (hex) of a file's bytes, remembered per process and, inside :func:`file_hash_cache`
+    (unless ``disk`` is false: then the bytes are read once in this process), on disk, for an
+    unchanged (path, size, mtime, ctime, inode)."""
     st = os.stat(path)
-    real = os.path.realpath(path)
-    key = (real, st.st_size, st.st_mtime_ns)
-    if key not in _FILE_HASHES:
-        disk_key = f"{real}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
-        known = _DISK_HASHES["entries"].get(disk_key) if _DISK_HASHES["path"] else None
-        if known is None:
-            h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            known = h.hexdigest()
-            if _DISK_HASHES["path"] and time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLE_NS:
-                _DISK_HASHES["entries"][disk_key] = known
-                _DISK_HASHES["new"] += 1
-        _FILE_HASHES[key] = known
-    return _FILE_HASHES[key]
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    known, was_read = _FILE_HASHES.get(key, (None, False))
+    if known is not None and (disk or was_read):
+        return known
+    use_disk = disk and _DISK_HASHES["path"] is not None
+    disk_key = "|".join(map(str, key))
+    known = _DISK_HASHES["entries"].get(disk_key) if use_disk else None
+    if known is not None:
+        _FILE_HASHES[key] = (known, False)
+        return known
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    known = h.hexdigest()
+    _FILE_HASHES[key] = (known, True)
+    if _DISK_HASHES["path"] is not None and time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLE_NS:
+        _DISK_HASHES["entries"][disk_key] = known
+        _DISK_HASHES["new"] += 1
+    return known
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 @contextlib.contextmanager
@@ -240,15 +250,16 @@ def file_hash_cache(path: str | os.PathLike) -> Iterator[None]:
     """Within this block :func:`file_hash` also keeps what it computes in the JSON file at
     ``path`` (read at the start, written at the end when something was added), so that a run
     done again does not read the model weights and corpus files again to hash them. A file
-    whose size, times or inode changed is hashed again; an unreadable cache file is ignored."""
+    whose size, modification or change time or inode changed is hashed again, and so is one
+    changed less than 2 s before it was hashed; an unreadable cache file or entry is ignored.
+    Integrity checks against a list of checksums pass ``disk=False`` and read the file."""
     import json
 
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as fh:
             entries = json.load(fh)
-        if not isinstance(entries, dict):
-            entries = {}
+        entries = {k: v for k, v in entries.items() if _is_sha256(v)} if isinstance(entries, dict) else {}
     except (OSError, ValueError):
         entries = {}
     saved = dict(_DISK_HASHES)
@@ -259,10 +270,18 @@ def file_hash_cache(path: str | os.PathLike) -> Iterator[None]:
         if _DISK_HASHES["new"]:
             try:
                 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                entries = _DISK_HASHES["entries"]
+                try:  # another run's entries, written meanwhile, are kept too
+                    with open(path, encoding="utf-8") as fh:
+                        theirs = json.load(fh)
+                    if isinstance(theirs, dict):
+                        entries = {**{k: v for k, v in theirs.items() if _is_sha256(v)}, **entries}
+                except (OSError, ValueError):
+                    pass
                 tmp = f"{path}.{os.getpid()}.tmp"
                 with open(tmp, "w", encoding="utf-8") as fh:
-                    json.dump(_DISK_HASHES["entries"], fh)
-                os.replace(tmp, path)  # two runs at once: the last one's entries stay, none is torn
+                    json.dump(entries, fh)
+                os.replace(tmp, path)  # never torn; two runs at once: at worst a hash is computed again
             except OSError:
                 pass  # a cache: the next run hashes again
         _DISK_HASHES.update(saved)

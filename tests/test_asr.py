@@ -200,6 +200,16 @@ def test_decoding_options_read_from_source_equal_the_signature(tmp_path, monkeyp
         "class WhisperModel:\n    def transcribe(self, audio, beam_size=5, *, best_of: int = 5, t=(0.0, -1)):\n"
         "        pass\n")
     assert fwb._options_from_source() == {"beam_size": 5, "best_of": 5, "t": (0.0, -1)}
+    for source in (  # a decorator, a stub's "...", a default literal_eval cannot build: not read
+            "class WhisperModel:\n    @wraps(f)\n    def transcribe(self, audio, beam_size=5):\n        pass\n",
+            "class WhisperModel:\n    def transcribe(self, audio, beam_size=...):\n        pass\n",
+            "class WhisperModel:\n    def transcribe(self, audio, beam_size={[1]: 2}):\n        pass\n"):
+        (pkg / "transcribe.py").write_text(source)
+        assert fwb._options_from_source() is None, source
+    (pkg / "transcribe.py").write_text(  # the last definition is the one Python keeps
+        "class WhisperModel:\n    def transcribe(self, audio, beam_size=1):\n        pass\n"
+        "    def transcribe(self, audio, beam_size=5, patience=1.0):\n        pass\n")
+    assert fwb._options_from_source() == {"beam_size": 5, "patience": 1.0}
 
 
 # -- the standard faster-whisper call ------------------------------------------------------------

@@ -338,6 +338,53 @@ def test_pool_options():
         LearnedProbeConfig(pool="median")
 
 
+def test_contrast_batches_group_accents_of_one_voice_and_phrase():
+    from bench.tasks.learned_probe import contrast_batch, recipe_dict
+
+    rows = [r for r in _learned_rows("planted") if r.labels["split"] == "train"]
+    # in these rows each sentence has one accent: group by voice and pitch class, as the task
+    # does (voice, words, pitch class) where the words carry no ``text`` label
+    by = {}
+    for i, r in enumerate(rows):
+        by.setdefault((r.labels["speaker"], r.labels["pitch_class"]), []).append(i)
+    groups = [by[(r.labels["speaker"], r.labels["pitch_class"])] for r in rows]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        idx = contrast_batch(rng, groups, 8, 4)
+        assert len(idx) == 8 and len(set(idx.tolist())) == 8
+        blocks = [idx[i:i + 4] for i in range(0, 8, 4)]
+        assert all(len({(rows[j].labels["speaker"], rows[j].labels["pitch_class"]) for j in b}) == 1 for b in blocks)
+    pytest.importorskip("torch")
+    cfg = dataclasses.replace(TINY, batching="contrast")
+    out = LearnedProbe(cfg).summarize(_learned_rows("planted"), seed=0)
+    assert out["accent_acc"].value > 0.9, out["accent_acc"]
+    assert recipe_dict(cfg)["batching"] == "contrast" and "batching" not in recipe_dict(TINY)
+    assert "group" not in recipe_dict(TINY)
+    with pytest.raises(ValueError, match="batching"):
+        LearnedProbeConfig(batching="sorted")
+
+
+def test_separate_accent_model_leaves_the_other_heads_alone():
+    pytest.importorskip("torch")
+    from bench.tasks.learned_probe import recipe_dict
+
+    rows = _learned_rows("planted")
+    shared = LearnedProbe(TINY).summarize(rows, seed=0)
+    cfg = dataclasses.replace(TINY, accent_model="separate")
+    apart = LearnedProbe(cfg).summarize(rows, seed=0)
+    assert apart["accent_acc"].value > 0.9, apart["accent_acc"]
+    # the first model is trained as before: every other score is the same number
+    for name in ("f0_r2", "pitch_pairs_acc", "voicing_acc", "speaker_acc"):
+        assert apart[name].value == shared[name].value, name
+    blind = LearnedProbe(cfg).summarize(_learned_rows("random"), seed=0)["accent_acc"]
+    assert blind.ci_low <= 0.25 <= blind.ci_high + 0.05 and blind.value < 0.5, blind
+    shuffled = LearnedProbe(dataclasses.replace(cfg, shuffle_labels=True)).summarize(rows, seed=0)["accent_acc"]
+    assert shuffled.ci_low <= 0.25 + 0.05 and shuffled.value < 0.5, shuffled
+    assert recipe_dict(cfg)["accent_model"] == "separate" and "accent_model" not in recipe_dict(TINY)
+    with pytest.raises(ValueError, match="accent_model"):
+        LearnedProbeConfig(accent_model="both")
+
+
 def test_cooc_start_puts_levels_in_order():
     """A slowly moving signal quantized to 64 levels: the spectral start of which level follows
     which recovers the levels' order (the thing probe v4 had to learn from the labels), the same

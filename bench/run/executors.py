@@ -128,20 +128,30 @@ def _leave() -> None:
     """A worker told to stop leaves without the interpreter's teardown, which with torch, numba and
     SciPy loaded costs 0.4-0.9 CPU-seconds per process (``benchmarks/vs_plain.py`` counts it in
     the harness share). Nothing is lost: results went to the driver as they were made, and the
-    caches a task writes commit every write. multiprocessing's own exit step still runs: it
-    releases the named semaphores that libraries made here (tqdm's lock, for one), which would
-    otherwise be reported as leaked."""
+    caches a task writes commit every write. What an orderly exit does besides the teardown still
+    runs: the ``atexit`` handlers (the codec2 codec's private library folder is removed by one),
+    multiprocessing's exit step (it releases the named semaphores libraries made here, tqdm's
+    lock for one, which would otherwise be reported as leaked), and the flushing of Python's and
+    the C library's output buffers."""
+    import atexit
     from multiprocessing import util
 
-    try:
-        util._exit_function()
-    except Exception:  # noqa: BLE001 - leaving anyway
-        pass
+    for step in (atexit._run_exitfuncs, util._exit_function):
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - leaving anyway
+            pass
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):
+        pass
     os._exit(0)
 
 

@@ -108,8 +108,22 @@ class LearnedProbeConfig:
     #: embedding of which tokens follow which in the training split, see :func:`cooc_embedding`)
     #: or ``random`` (normal, as in version 4)
     init: str = "cooc"
+    #: how training batches are drawn: ``random`` (``batch`` items at random) or ``contrast``
+    #: (groups of ``group`` items that share voice, words and pitch class and differ in accent,
+    #: so that within a batch the accent is what tells items apart)
+    batching: str = "random"
+    group: int = 4
+    #: which model's utterance vector the accent is read from: ``shared`` (the one model with
+    #: every head) or ``separate`` (a second model per seed, same layers and steps, trained on the
+    #: accent loss alone; F0, voicing, pitch pairs and speaker still come from the first). The
+    #: speaker and F0 heads pull the shared vector towards voice and pitch (docs/probes.md).
+    accent_model: str = "shared"
 
     def __post_init__(self) -> None:
+        if self.accent_model not in ("shared", "separate", "finetune"):
+            raise ValueError(f"accent_model must be shared, separate or finetune, not {self.accent_model!r}")
+        if self.batching not in ("random", "contrast"):
+            raise ValueError(f"batching must be random or contrast, not {self.batching!r}")
         if self.init not in ("cooc", "random"):
             raise ValueError(f"init must be cooc or random, not {self.init!r}")
         if self.input not in ("tokens", "reference", "decoded"):
@@ -137,9 +151,12 @@ def recipe_dict(cfg: Any) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
     if d.get("input") != "tokens":  # the embedding's start does not apply to audio features
         d.pop("init", None)
-    for k, default in (("features", "mel"), ("pool", "mean")):  # options added later, at their default
+    for k, default in (("features", "mel"), ("pool", "mean"), ("batching", "random"),
+                       ("accent_model", "shared")):  # options added later, left out at their default
         if d.get(k) == default:
             del d[k]
+    if "batching" not in d:
+        d.pop("group", None)
     return d
 
 
@@ -289,6 +306,21 @@ def cooc_embedding(seqs: list[np.ndarray], n_slots: int, dim: int) -> tuple[np.n
 
 
 # -- the model --------------------------------------------------------------------------------
+def contrast_batch(rng: np.random.Generator, groups: list[list[int]], size: int, per: int) -> np.ndarray:
+    """``size`` distinct training items in groups of up to ``per``: an item drawn at random, then
+    others of its group (``groups[i]``: the items that share item i's voice, words and pitch
+    class), drawn at random, until the batch is full."""
+    out: list[int] = []
+    while len(out) < size:
+        a = int(rng.integers(len(groups)))
+        if a in out:
+            continue
+        rest = [j for j in groups[a] if j != a and j not in out]
+        k = min(per - 1, len(rest), size - len(out) - 1)
+        out += [a] + ([int(j) for j in rng.choice(rest, size=k, replace=False)] if k > 0 else [])
+    return np.asarray(out)
+
+
 def strides(s: int) -> list[int]:
     """Factor a stride into conv stages of at most 16 where it can."""
     out = []
@@ -511,6 +543,16 @@ class LearnedProbe(Task):
             runs.append(self._predict(model, test, X[len(train):], crop))
             t_eval += time.process_time() - t2
             t_train += t2 - t1
+            if cfg.accent_model != "shared":
+                t1 = time.process_time()
+                begin = model.state_dict() if cfg.accent_model == "finetune" else None
+                model = self._train(train, X[: len(train)], stride, n_in, accents, speakers, [seed, s, 1], start,
+                                    accent_only=True, begin=begin)
+                t2 = time.process_time()
+                for row, pred in zip(runs[-1], self._predict(model, test, X[len(train):])):
+                    row["accent"] = pred["accent"]
+                t_eval += time.process_time() - t2
+                t_train += t2 - t1
         t3 = time.process_time()
         res = self._score(test, runs, accents, seed)
         t_eval += time.process_time() - t3
@@ -537,8 +579,10 @@ class LearnedProbe(Task):
                 mask[b, : ns[i]] = 1
         return x, n, mask
 
-    def _train(self, rows, X, stride, n_in, accents, speakers, seed, start=None):
-        """``start``: (vectors, mask) of :func:`cooc_embedding` for the token embedding, or None."""
+    def _train(self, rows, X, stride, n_in, accents, speakers, seed, start=None, accent_only=False, begin=None):
+        """``start``: (vectors, mask) of :func:`cooc_embedding` for the token embedding, or None;
+        ``accent_only``: the accent loss alone (``accent_model=separate``); ``begin``: a trained
+        model's weights to start from (``accent_model=finetune``)."""
         import torch
         import torch.nn.functional as F
 
@@ -566,7 +610,9 @@ class LearnedProbe(Task):
         self._stride = stride
         ns = [r.extras["n"] for r in rows]
         model = _net(cfg, stride, n_in, len(accents), len(speakers))
-        if start is not None:
+        if begin is not None:
+            model.load_state_dict(begin)
+        elif start is not None:
             vec, used = start
             w = model.emb.weight.data
             slots = torch.from_numpy(np.flatnonzero(used))
@@ -576,9 +622,20 @@ class LearnedProbe(Task):
             w[slots] = torch.where(torch.isnan(spectral), w[slots], spectral + w[slots])
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        groups = None
+        if cfg.batching == "contrast":
+            by: dict[tuple, list[int]] = {}
+            for i, r in enumerate(rows):
+                key = (r.labels.get("speaker"), r.labels.get("text"), r.labels.get("pitch_class"))
+                by.setdefault(key, []).append(i)
+            groups = [by[(r.labels.get("speaker"), r.labels.get("text"), r.labels.get("pitch_class"))]
+                      for r in rows]
         model.train()
         for _ in range(cfg.steps):
-            idx = rng.choice(len(rows), size=min(cfg.batch, len(rows)), replace=False)
+            if groups is None:
+                idx = rng.choice(len(rows), size=min(cfg.batch, len(rows)), replace=False)
+            else:
+                idx = contrast_batch(rng, groups, min(cfg.batch, len(rows)), cfg.group)
             x, n, mask = self._batch(X, ns, idx, stride)
             target = torch.zeros(len(idx), n)
             voiced = torch.zeros(len(idx), n)
@@ -587,9 +644,12 @@ class LearnedProbe(Task):
                 target[b, :m] = torch.from_numpy((cents[i] - mu) / sd).float()
                 voiced[b, :m] = torch.from_numpy((f0s[i] > 0).astype(np.float32))
             f0p, vlog, alog, slog, _ = model(x, n, mask)
-            loss = (((f0p - target) ** 2) * voiced).sum() / voiced.sum().clamp(min=1)
-            loss = loss + (F.binary_cross_entropy_with_logits(vlog, voiced, reduction="none") * mask).sum() / mask.sum()
-            loss = loss + F.cross_entropy(alog, torch.from_numpy(acc[idx])) + F.cross_entropy(slog, torch.from_numpy(spk[idx]))
+            if accent_only:
+                loss = F.cross_entropy(alog, torch.from_numpy(acc[idx]))
+            else:
+                loss = (((f0p - target) ** 2) * voiced).sum() / voiced.sum().clamp(min=1)
+                loss = loss + (F.binary_cross_entropy_with_logits(vlog, voiced, reduction="none") * mask).sum() / mask.sum()
+                loss = loss + F.cross_entropy(alog, torch.from_numpy(acc[idx])) + F.cross_entropy(slog, torch.from_numpy(spk[idx]))
             opt.zero_grad()
             loss.backward()
             if cfg.clip:

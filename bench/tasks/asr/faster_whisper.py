@@ -42,7 +42,7 @@ def faster_whisper_options(beam_size: int) -> dict[str, Any]:
     return options
 
 
-_SOURCE_OPTIONS: dict[tuple[str, int, int], dict[str, Any] | None] = {}
+_SOURCE_OPTIONS: dict[tuple[str, int, int, int, int], dict[str, Any] | None] = {}
 
 
 def _options_from_signature() -> dict[str, Any]:
@@ -65,6 +65,7 @@ def _options_from_source() -> dict[str, Any] | None:
     imported); None when the file is not found or a default is not a literal."""
     import ast
     import importlib.util
+    import tokenize
 
     try:
         spec = importlib.util.find_spec("faster_whisper")  # a top-level package: not imported
@@ -77,19 +78,19 @@ def _options_from_source() -> dict[str, Any] | None:
         st = os.stat(path)
     except OSError:
         return None
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if key not in _SOURCE_OPTIONS:
         _SOURCE_OPTIONS[key] = None
         try:
-            with open(path, encoding="utf-8") as fh:
+            with tokenize.open(path) as fh:  # the encoding its coding line names, else UTF-8
                 tree = ast.parse(fh.read(), filename=path)
         except (OSError, SyntaxError, ValueError):
             return None
-        func = next((node for cls in tree.body if isinstance(cls, ast.ClassDef) and cls.name == "WhisperModel"
-                     for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "transcribe"),
-                    None)
-        if func is None:
-            return None
+        found = [node for cls in tree.body if isinstance(cls, ast.ClassDef) and cls.name == "WhisperModel"
+                 for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "transcribe"]
+        if not found or found[-1].decorator_list:  # the last definition is the one that counts;
+            return None  # a decorator could change the signature: the imported one decides
+        func = found[-1]
         a = func.args
         positional = a.posonlyargs + a.args
         defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
@@ -100,9 +101,12 @@ def _options_from_source() -> dict[str, Any] | None:
             if default is None:
                 return None  # a new required argument: the signature path says so
             try:
-                options[arg.arg] = ast.literal_eval(default)
-            except ValueError:
+                value = ast.literal_eval(default)
+            except Exception:  # noqa: BLE001 - not a literal (ValueError, TypeError, ...)
                 return None
+            if value is Ellipsis:  # a stub's default, not a value
+                return None
+            options[arg.arg] = value
         _SOURCE_OPTIONS[key] = options
     return _SOURCE_OPTIONS[key]
 
