@@ -241,8 +241,19 @@ def file_hash(path: str | os.PathLike, disk: bool = True) -> str:
     return known
 
 
-def _is_sha256(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+def _stored_hashes(path: str) -> dict[str, str]:
+    """The well-formed entries of a hash cache file; none when it is missing or unreadable."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            entries = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items()
+            if isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)}
 
 
 @contextlib.contextmanager
@@ -256,28 +267,16 @@ def file_hash_cache(path: str | os.PathLike) -> Iterator[None]:
     import json
 
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            entries = json.load(fh)
-        entries = {k: v for k, v in entries.items() if _is_sha256(v)} if isinstance(entries, dict) else {}
-    except (OSError, ValueError):
-        entries = {}
     saved = dict(_DISK_HASHES)
-    _DISK_HASHES.update(path=path, entries=entries, new=0)
+    _DISK_HASHES.update(path=path, entries=_stored_hashes(path), new=0)
     try:
         yield
     finally:
         if _DISK_HASHES["new"]:
             try:
                 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-                entries = _DISK_HASHES["entries"]
-                try:  # another run's entries, written meanwhile, are kept too
-                    with open(path, encoding="utf-8") as fh:
-                        theirs = json.load(fh)
-                    if isinstance(theirs, dict):
-                        entries = {**{k: v for k, v in theirs.items() if _is_sha256(v)}, **entries}
-                except (OSError, ValueError):
-                    pass
+                # another run's entries, written meanwhile, are kept too
+                entries = {**_stored_hashes(path), **_DISK_HASHES["entries"]}
                 tmp = f"{path}.{os.getpid()}.tmp"
                 with open(tmp, "w", encoding="utf-8") as fh:
                     json.dump(entries, fh)

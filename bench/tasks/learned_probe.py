@@ -624,12 +624,11 @@ class LearnedProbe(Task):
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
         groups = None
         if cfg.batching == "contrast":
+            keys = [(r.labels.get("speaker"), r.labels.get("text"), r.labels.get("pitch_class")) for r in rows]
             by: dict[tuple, list[int]] = {}
-            for i, r in enumerate(rows):
-                key = (r.labels.get("speaker"), r.labels.get("text"), r.labels.get("pitch_class"))
+            for i, key in enumerate(keys):
                 by.setdefault(key, []).append(i)
-            groups = [by[(r.labels.get("speaker"), r.labels.get("text"), r.labels.get("pitch_class"))]
-                      for r in rows]
+            groups = [by[key] for key in keys]
         model.train()
         for _ in range(cfg.steps):
             if groups is None:

@@ -46,7 +46,6 @@ _SOURCE_OPTIONS: dict[tuple[str, int, int, int, int], dict[str, Any] | None] = {
 
 
 def _options_from_signature() -> dict[str, Any]:
-    import copy
     import inspect
 
     fw = require("faster_whisper", extra="asr", package="faster-whisper")
@@ -56,7 +55,7 @@ def _options_from_signature() -> dict[str, Any]:
             continue
         if param.default is param.empty:
             raise RuntimeError(f"faster-whisper's transcribe() has a new required argument {name!r}")
-        options[name] = copy.deepcopy(param.default)
+        options[name] = param.default  # copied by the caller
     return options
 
 
