@@ -353,15 +353,15 @@ def test_discriminators_learn_to_tell_real_from_generated():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
     outs = disc(real)
     assert len(outs) == 8 and all(len(maps) >= 4 for _, maps in outs)
     detached = [(o.detach(), [f.detach() for f in maps]) for o, maps in outs]
     adv_real, fm_same = generator_losses(detached, outs)
     adv_fake, fm_fake = generator_losses(detached, disc(fake))
-    assert float(fm_same) == 0.0 and float(fm_fake) > 0.0
-    assert float(adv_fake) > float(adv_real)
+    assert fm_same.item() == 0.0 and fm_fake.item() > 0.0
+    assert adv_fake.item() > adv_real.item()
 
 
 def test_adversarial_decoder_fine_tune_keeps_the_tokens(tmp_path):
