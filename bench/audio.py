@@ -214,12 +214,18 @@ _DISK_HASHES: dict[str, Any] = {"path": None, "entries": {}, "new": 0}
 _SETTLE_NS = 2_000_000_000
 
 
+def file_identity(path: str | os.PathLike, st: os.stat_result) -> tuple[str, int, int, int, int]:
+    """(real path, size, mtime, ctime, inode) of a file: unchanged while its bytes are, short of a
+    rewrite within the file system's timestamp granularity (see ``_SETTLE_NS``)."""
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def file_hash(path: str | os.PathLike, disk: bool = True) -> str:
     """SHA-256 (hex) of a file's bytes, remembered per process and, inside :func:`file_hash_cache`
     (unless ``disk`` is false: then the bytes are read once in this process), on disk, for an
     unchanged (path, size, mtime, ctime, inode)."""
     st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    key = file_identity(path, st)
     known, was_read = _FILE_HASHES.get(key, (None, False))
     if known is not None and (disk or was_read):
         return known

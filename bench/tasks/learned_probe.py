@@ -114,8 +114,9 @@ class LearnedProbeConfig:
     batching: str = "random"
     group: int = 4
     #: which model's utterance vector the accent is read from: ``shared`` (the one model with
-    #: every head) or ``separate`` (a second model per seed, same layers and steps, trained on the
-    #: accent loss alone; F0, voicing, pitch pairs and speaker still come from the first). The
+    #: every head), ``separate`` (a second model per seed, same layers and steps, trained on the
+    #: accent loss alone; F0, voicing, pitch pairs and speaker still come from the first) or
+    #: ``finetune`` (that second model starts from the first one's weights). The
     #: speaker and F0 heads pull the shared vector towards voice and pitch (docs/probes.md).
     accent_model: str = "shared"
 
@@ -636,16 +637,16 @@ class LearnedProbe(Task):
             else:
                 idx = contrast_batch(rng, groups, min(cfg.batch, len(rows)), cfg.group)
             x, n, mask = self._batch(X, ns, idx, stride)
-            target = torch.zeros(len(idx), n)
-            voiced = torch.zeros(len(idx), n)
-            for b, i in enumerate(idx):
-                m = len(cents[i])
-                target[b, :m] = torch.from_numpy((cents[i] - mu) / sd).float()
-                voiced[b, :m] = torch.from_numpy((f0s[i] > 0).astype(np.float32))
             f0p, vlog, alog, slog, _ = model(x, n, mask)
             if accent_only:
                 loss = F.cross_entropy(alog, torch.from_numpy(acc[idx]))
             else:
+                target = torch.zeros(len(idx), n)
+                voiced = torch.zeros(len(idx), n)
+                for b, i in enumerate(idx):
+                    m = len(cents[i])
+                    target[b, :m] = torch.from_numpy((cents[i] - mu) / sd).float()
+                    voiced[b, :m] = torch.from_numpy((f0s[i] > 0).astype(np.float32))
                 loss = (((f0p - target) ** 2) * voiced).sum() / voiced.sum().clamp(min=1)
                 loss = loss + (F.binary_cross_entropy_with_logits(vlog, voiced, reduction="none") * mask).sum() / mask.sum()
                 loss = loss + F.cross_entropy(alog, torch.from_numpy(acc[idx])) + F.cross_entropy(slog, torch.from_numpy(spk[idx]))

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.audio import file_identity
 from bench.codecs.base import MissingDependency, require
 from bench.tasks.asr.backend import AsrBackend, package_version
 
@@ -77,7 +78,7 @@ def _options_from_source() -> dict[str, Any] | None:
         st = os.stat(path)
     except OSError:
         return None
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    key = file_identity(path, st)
     if key not in _SOURCE_OPTIONS:
         _SOURCE_OPTIONS[key] = None
         try:
