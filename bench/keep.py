@@ -8,7 +8,11 @@ For every codec with a learned-probe record (task ``probe``) the table puts side
   frame-F0 R2 (log-mel frames, ``features=mel``, the default, or the waveform's samples,
   ``features=wave``); accent, the highest en-us vs en-gb score (those two or
   ``features=whisper``, Whisper tiny.en encoder states). Ties go to log-mel;
-* the **token probe**: the learned probe on the codec's tokens (``probe``);
+* the **token probe**: the learned probe on the codec's tokens (``probe``), read the same way:
+  pitch from the probe that learns from the tokens alone (``reader=scratch``, the default: the
+  twin of the waveform front end), accent from whichever reader reads en-us vs en-gb best, that
+  one or ``reader=whisper`` (a learned adapter makes audio of the tokens for the Whisper
+  tiny.en encoder: the twin of the Whisper front end), named in its cells;
 * **ABX** on the minimal pairs (task ``abx``): on the tokens and on the decoded audio.
 
 Verdict per attribute (pitch, accent), the rule of docs/probes.md:
@@ -94,16 +98,28 @@ def ceilings(latest: list[dict], content_hash: str | None = None) -> dict[str, d
     return out
 
 
+def reader(record: dict) -> str:
+    """``scratch`` or ``whisper``: who hears the tokens in a ``probe`` record."""
+    return ((record.get("task") or {}).get("config") or {}).get("reader", "scratch")
+
+
 def keep_rows(records: list[dict]) -> list[dict[str, Any]]:
     latest = select_latest(records)
     by: dict[str, dict[str, dict]] = {}
+    readers: dict[str, dict[str, dict]] = {}  # codec -> reader -> newest true-label probe record
     for r in sorted(latest, key=lambda r: r["created"]):  # several per codec: the newest
-        if r["task"]["name"] != "probe-audio":
+        if r["task"]["name"] == "probe":
+            if not ((r["task"].get("config") or {}).get("shuffle_labels")):
+                readers.setdefault(r["codec"]["name"], {})[reader(r)] = r
+        elif r["task"]["name"] != "probe-audio":
             by.setdefault(r["task"]["name"], {})[r["codec"]["name"]] = r
     rows = []
-    codecs = sorted(by.get("probe", {}), key=lambda c: (CODEC_ORDER.index(c) if c in CODEC_ORDER else 99, c))
+    codecs = sorted(readers, key=lambda c: (CODEC_ORDER.index(c) if c in CODEC_ORDER else 99, c))
     for name in codecs:
-        p = by["probe"][name]
+        p = readers[name].get("scratch") or readers[name]["whisper"]  # pitch: the scratch reader
+        # accent: the reader that reads en-us vs en-gb best (ties: scratch)
+        pa = max(readers[name].values(), key=lambda r: ((_mv(r, "accent2_acc") or {}).get("value", -1.0),
+                                                        reader(r) == "scratch"))
         a = (by.get("abx") or {}).get(name)
         ceil_by = ceilings(latest, p["dataset"].get("content_hash"))
 
@@ -118,13 +134,17 @@ def keep_rows(records: list[dict]) -> list[dict[str, Any]]:
             mv = _mv(rec, metric)
             return None if mv is None else {**mv, "_margin": MARGIN.get(metric, 0.05), "_front": front_end(rec)}
 
+        def tok(metric, rec):  # a token cell; a reader other than scratch is named
+            mv = _mv(rec, metric)
+            return mv if mv is None or reader(rec) == "scratch" else {**mv, "_front": reader(rec)}
+
         row = {"codec": codec_label(p),
-               "ceiling_f0_r2": ceil("f0_r2"), "probe_f0_r2": _mv(p, "f0_r2"),
-               "ceiling_pairs": ceil("pitch_pairs_acc"), "probe_pairs": _mv(p, "pitch_pairs_acc"),
+               "ceiling_f0_r2": ceil("f0_r2"), "probe_f0_r2": tok("f0_r2", p),
+               "ceiling_pairs": ceil("pitch_pairs_acc"), "probe_pairs": tok("pitch_pairs_acc", p),
                "abx_pitch_tokens": _mv(a, "pitch_abx_tokens"), "abx_pitch_audio": _mv(a, "pitch_abx_audio"),
-               "ceiling_accent2": ceil("accent2_acc", accent_audio), "probe_accent2": _mv(p, "accent2_acc"),
-               "ceiling_accent": ceil("accent_acc", accent_audio), "probe_accent": _mv(p, "accent_acc"),
-               "accent_chance": (_mv(p, "accent_chance") or {}).get("value"),
+               "ceiling_accent2": ceil("accent2_acc", accent_audio), "probe_accent2": tok("accent2_acc", pa),
+               "ceiling_accent": ceil("accent_acc", accent_audio), "probe_accent": tok("accent_acc", pa),
+               "accent_chance": (_mv(pa, "accent_chance") or {}).get("value"),
                "abx_accent_tokens": _mv(a, "accent_abx_tokens"), "abx_accent_audio": _mv(a, "accent_abx_audio")}
         row["pitch_verdict"] = verdict([ceil("f0_r2"), ceil("pitch_pairs_acc")],
                                        [row["probe_f0_r2"], row["probe_pairs"]], [0.0, 0.5],
@@ -157,7 +177,7 @@ def keep_table(records: list[dict], fmt: str = "md") -> str:
         v = row[key]
         if isinstance(v, str):
             return v
-        front = (v or {}).get("_front") if key.startswith("ceiling_") else None
+        front = (v or {}).get("_front")  # the ceiling's front end; a token reader other than scratch
         return _fmt(v) + (f" ({front})" if front else "")
 
     if fmt == "csv":
@@ -175,7 +195,9 @@ def keep_table(records: list[dict], fmt: str = "md") -> str:
              "Pitch and accent, read three ways: the learned probe on the original audio "
              "(ceiling, task probe-audio: for each attribute the front end that reads it best, named in each "
              "cell: log-mel frames or waveform samples for pitch, and also Whisper tiny.en encoder states "
-             "for accent) and on the tokens (task probe), both on synth-speech-probe's "
+             "for accent) and on the tokens (task probe: pitch from the probe that learns from the tokens "
+             "alone; accent from it or, where that reads better and is named 'whisper', from reader=whisper, "
+             "a learned adapter that makes audio of the tokens for the same Whisper encoder), both on synth-speech-probe's "
              "unseen test voices, and model-free ABX on the minimal pairs (task abx). Values with 95% "
              "intervals (bootstrap over test items and 3 training seeds; ABX: over trials). Chance: F0 R2 0, "
              f"pitch pairs 0.5, ABX 0.5, us/gb 0.5, 6 accents {chance:.3g}" if chance else "", "",

@@ -1,6 +1,6 @@
 """The probe controls on the real corpus, with the default recipe (docs/probes.md, "Controls").
 
-    python benchmarks/probe_controls.py [--out DIR]
+    python benchmarks/probe_controls.py [--out DIR] [--reader whisper]
 
 Runs task ``probe`` on synth-speech-probe with two control codecs that are not registered by
 default, and the audio ceiling with shuffled training labels:
@@ -14,7 +14,11 @@ default, and the audio ceiling with shuffled training labels:
   mulaw-8bit (whose tokens read F0 best): the trained heads fall to chance (the token
   embeddings' co-occurrence start sees tokens only, never a label).
 
-About 6 CPU-minutes. Prints each run's metrics (value, 95% interval).
+With ``--reader whisper`` the three token runs use ``probe:reader=whisper`` (the adapter and
+the Whisper tiny.en encoder; about 5 CPU-minutes each, most of it encoding) and the ceiling run
+is ``probe-audio:features=whisper,shuffle_labels=true``.
+
+About 6 CPU-minutes (``--reader whisper``: about 20). Prints each run's metrics (value, 95% interval).
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ from bench.testing.control import wave_key  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=None, help="run folder (default: a temporary one)")
+    ap.add_argument("--reader", choices=("scratch", "whisper"), default="scratch",
+                    help="who hears the tokens (probe's reader option; default scratch)")
     args = ap.parse_args()
+    opt = "" if args.reader == "scratch" else "reader=whisper"
+    probe = "probe" + (f":{opt}" if opt else "")
+    ceiling = "probe-audio:" + ("features=whisper," if opt else "") + "shuffle_labels=true"
     out = args.out or tempfile.mkdtemp(prefix="probe-controls-")
     items = DATASETS.build("synth-speech-probe").items()
     accents = sorted({it.attrs["accent"] for it in items})
@@ -49,8 +58,8 @@ def main() -> None:
         json.dump(labels, fh)
     CODECS.register("control-label", "bench.testing.control:LabelTokens", defaults={"labels_path": path}, overwrite=True)
     CODECS.register("control-random", "bench.testing.control:RandomTokens", overwrite=True)
-    for codec, task in (("control-label", "probe"), ("control-random", "probe"),
-                        ("identity", "probe-audio:shuffle_labels=true"), ("mulaw-8bit", "probe:shuffle_labels=true")):
+    for codec, task in (("control-label", probe), ("control-random", probe), ("identity", ceiling),
+                        ("mulaw-8bit", f"probe:{opt + ',' if opt else ''}shuffle_labels=true")):
         rep = run(RunOptions(codec=codec, dataset="synth-speech-probe", tasks=(task,), out=out, progress=False))
         for r in rep.records:
             print(codec, task, json.dumps({k: [round(v["value"], 3) if v["value"] is not None else None,

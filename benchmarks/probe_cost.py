@@ -2,12 +2,14 @@
 the default corpus (synth-speech-probe), and how training grows with the number of train items.
 
     python benchmarks/probe_cost.py [--codec mulaw-8bit --codec codec2-1200 ...] [--growth]
-                                    [--audio] [--steps N]
+                                    [--audio] [--steps N] [--reader whisper]
 
 For each codec: encodes every item (not counted), runs the probe task's ``measure`` on each
 (``measure_cpu_s``: token slots and Praat F0) and its corpus-level evaluation
 (``summarize_features_cpu_s``: assembling the inputs; ``summarize_training_cpu_s``: 3 seeds of
 training; ``summarize_evaluation_cpu_s``: predictions, scores and the bootstrap). ``--audio`` adds the log-mel ceiling.
+``--reader whisper`` measures ``probe:reader=whisper`` instead (features then include the
+adapter's training and the Whisper encoding of every item, reported apart under ``ear``).
 ``--growth`` repeats the evaluation of the first codec on a quarter and a half of the train
 voices. CPU time is process time of this one process (torch on one thread, as the task pins
 it), so it does not depend on what else the machine runs.
@@ -53,6 +55,7 @@ def main() -> None:
     ap.add_argument("--audio", action="store_true", help="also the log-mel ceiling (probe-audio)")
     ap.add_argument("--growth", action="store_true", help="training cost at 1/4, 1/2 and all train voices")
     ap.add_argument("--steps", type=int, default=None, help="override the recipe's steps (not the default recipe then)")
+    ap.add_argument("--reader", choices=("scratch", "whisper"), default="scratch", help="the token probe's reader")
     args = ap.parse_args()
     codecs = args.codecs or ["mulaw-8bit", "codec2-1200"]
     ds = DATASETS.build(args.dataset)
@@ -61,11 +64,12 @@ def main() -> None:
     for it in items:
         a = it.load()
         audio.append((a.wave, a.sample_rate))
-    cfg = LearnedProbeConfig() if args.steps is None else LearnedProbeConfig(steps=args.steps)
+    cfg = LearnedProbeConfig(reader=args.reader, **({} if args.steps is None else {"steps": args.steps}))
     out = {"dataset": args.dataset, "items": len(items), "recipe_steps": cfg.steps, "codecs": {}}
     plan = [(c, LearnedProbe(cfg), CODECS.build(c)) for c in codecs]
     if args.audio:
-        plan.insert(0, ("(audio ceiling)", AudioProbe(AudioProbe.Config(**{**cfg.__dict__, "input": "reference"})), None))
+        plan.insert(0, ("(audio ceiling)", AudioProbe(AudioProbe.Config(**{**cfg.__dict__, "input": "reference",
+                                                                           "reader": "scratch"})), None))
     first_rows = None
     for name, task, codec in plan:
         task.load()
@@ -75,7 +79,7 @@ def main() -> None:
         total = time.process_time() - t
         entry = {"measure_cpu_s": round(feat, 2),  # per-item features: token slots / log-mel, Praat F0
                  **{f"summarize_{k}_cpu_s": v for k, v in res.get("cpu_seconds", {}).items()},
-                 "summary_cpu_s": round(total, 1),
+                 "summary_cpu_s": round(total, 1), **({"ear": res["ear"]} if "ear" in res else {}),
                  "scores": {k: round(v["value"], 3) for k, v in (res.get("scores") or {}).items()}}
         out["codecs"][name] = entry
         print(name, json.dumps(entry), flush=True)

@@ -12,6 +12,18 @@ def _offline(monkeypatch):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, as the tasks pin it (``threads=1``): tests that call a
+    model's parts directly get the same numbers, and no thread pool spins on a busy machine."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def realspeech():
     path = os.path.join(SHARED, "realspeech")
     if not os.path.isfile(os.path.join(path, "manifest.jsonl")):

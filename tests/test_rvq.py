@@ -29,12 +29,7 @@ TINY_SPECTRAL = ModelConfig(channels=8, latent_dim=8, res_dilations=(1,), n_q=4,
                             spectral_hop=80, strides=(4,), block="convnext")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _corpus() -> Corpus:

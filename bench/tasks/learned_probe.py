@@ -28,6 +28,14 @@ is in the record), so that only the tokens vary:
   Per utterance (mean over frames): accent and train speaker. All losses summed, AdamW, the
   gradient norm clipped at ``clip`` (1.0).
 
+**Reader.** That is ``reader=scratch``, the default: a model that learns to hear from the
+probe's training split alone. ``reader=whisper`` gives the tokens the ear the Whisper ceiling
+has: a small adapter, trained on the training split's tokens and original audio (no labels),
+makes audio of the tokens, faster-whisper's front end and the Whisper tiny.en encoder turn it
+into 384-d states at 50 Hz, and the model below reads those as the ceiling reads the original's
+(:mod:`bench.tasks.token_ear`). The adapter is trained once per run (its seed is the run's);
+the heads, per training seed.
+
 The **audio ceiling** (task ``probe-audio``) is the same model fed log-mel frames of the
 original audio instead of token embeddings (``input=reference``; ``input=decoded`` reads the
 codec's decoded audio; ``features=whisper``: the encoder states of the bundled Whisper tiny.en,
@@ -119,8 +127,22 @@ class LearnedProbeConfig:
     #: ``finetune`` (that second model starts from the first one's weights). The
     #: speaker and F0 heads pull the shared vector towards voice and pitch (docs/probes.md).
     accent_model: str = "shared"
+    #: who hears the tokens (``input=tokens`` only): ``scratch`` (the model above, learning from
+    #: the probe's data alone) or ``whisper`` (a learned adapter makes audio of the tokens, and the
+    #: ceiling's Whisper tiny.en encoder hears it: :mod:`bench.tasks.token_ear`)
+    reader: str = "scratch"
+    #: the adapter of ``reader=whisper``: steps, peak learning rate, width, training crop (s)
+    ear_steps: int = 400
+    ear_lr: float = 0.03
+    ear_width: int = 32
+    ear_crop_s: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.reader not in ("scratch", "whisper"):
+            raise ValueError(f"reader must be scratch or whisper, not {self.reader!r}")
+        if self.reader != "scratch" and self.input != "tokens":
+            raise ValueError(f"reader={self.reader} hears tokens; input={self.input} reads audio "
+                             "(for the Whisper front end on audio, use probe-audio:features=whisper)")
         if self.accent_model not in ("shared", "separate", "finetune"):
             raise ValueError(f"accent_model must be shared, separate or finetune, not {self.accent_model!r}")
         if self.batching not in ("random", "contrast"):
@@ -141,19 +163,31 @@ def _feature(cfg: Any) -> str:
     return getattr(cfg, "features", "mel")
 
 
+def _mode(cfg: Any) -> str:
+    """What the probe model itself reads: ``tokens`` (its embedding), ``wave`` (samples) or
+    ``frames`` (log-mel or Whisper states, including those of ``reader=whisper``)."""
+    if cfg.input == "tokens":
+        return "tokens" if cfg.reader == "scratch" else "frames"
+    return "wave" if _feature(cfg) == "wave" else "frames"
+
+
 def _sampled(cfg: Any) -> bool:
     """Inputs at their own rate (tokens, waveform samples) that strided convolutions bring to 50 Hz."""
-    return cfg.input == "tokens" or _feature(cfg) == "wave"
+    return _mode(cfg) != "frames"
 
 
 def recipe_dict(cfg: Any) -> dict[str, Any]:
     """The recipe as recorded and hashed: every field, except ``features`` at its default
     (``mel``), so that records made before the option existed keep their task key and recipe hash."""
     d = dataclasses.asdict(cfg)
-    if d.get("input") != "tokens":  # the embedding's start does not apply to audio features
+    if d.get("input") != "tokens":  # the embedding's start and the reader do not apply to audio
         d.pop("init", None)
+        d["reader"] = "scratch"
+    if d.get("reader") == "scratch":  # the adapter's recipe only where there is one
+        for k in ("ear_steps", "ear_lr", "ear_width", "ear_crop_s"):
+            d.pop(k, None)
     for k, default in (("features", "mel"), ("pool", "mean"), ("batching", "random"),
-                       ("accent_model", "shared")):  # options added later, left out at their default
+                       ("accent_model", "shared"), ("reader", "scratch")):  # options added later, left out at their default
         if d.get(k) == default:
             del d[k]
     if "batching" not in d:
@@ -306,6 +340,38 @@ def cooc_embedding(seqs: list[np.ndarray], n_slots: int, dim: int) -> tuple[np.n
     return vec, used
 
 
+def start_embedding(emb, start: tuple[np.ndarray, np.ndarray]) -> None:
+    """Add :func:`cooc_embedding`'s vectors to the random start of ``emb`` (a torch embedding)
+    in place: the spectral start plus the usual random one (both unit variance), so codes the
+    spectrum cannot tell apart (one that only ever follows itself) still differ."""
+    import torch
+
+    vec, used = start
+    w = emb.weight.data
+    slots = torch.from_numpy(np.flatnonzero(used))
+    spectral = torch.from_numpy(vec[used])
+    w[slots] = torch.where(torch.isnan(spectral), w[slots], spectral + w[slots])
+
+
+def optimizer(model, lr: float, weight_decay: float, steps: int, clip: float):
+    """The probe's optimizer: AdamW with a one-cycle schedule (peak ``lr``, 10% warm-up) over
+    ``steps``, the gradient norm clipped at ``clip`` (0: not clipped). Returns ``step(loss)``."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+
+    def step(loss) -> None:
+        opt.zero_grad()
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        sched.step()
+
+    return step
+
+
 # -- the model --------------------------------------------------------------------------------
 def contrast_batch(rng: np.random.Generator, groups: list[list[int]], size: int, per: int) -> np.ndarray:
     """``size`` distinct training items in groups of up to ``per``: an item drawn at random, then
@@ -342,9 +408,9 @@ def _net(cfg: LearnedProbeConfig, stride: int, n_in: int, n_acc: int, n_spk: int
         def __init__(self):
             super().__init__()
             if _sampled(cfg):  # token embeddings, or the waveform's one channel
-                if cfg.input == "tokens":
+                if _mode(cfg) == "tokens":
                     self.emb = nn.Embedding(2 * cfg.table, cfg.embed)
-                layers, c = [], cfg.embed if cfg.input == "tokens" else 1
+                layers, c = [], cfg.embed if _mode(cfg) == "tokens" else 1
                 for st in strides(stride):
                     layers += [nn.Conv1d(c, W, st, stride=st), nn.GELU()]  # non-overlapping: cheap
                     c = W
@@ -362,7 +428,7 @@ def _net(cfg: LearnedProbeConfig, stride: int, n_in: int, n_acc: int, n_spk: int
             self.spk = nn.Linear(P, n_spk)
 
         def forward(self, x, n: int, mask):
-            if cfg.input == "tokens":
+            if _mode(cfg) == "tokens":
                 h = self.emb(x).sum(1).transpose(1, 2)  # [B, E, L]
             elif _sampled(cfg):
                 h = x  # [B, 1, L]: the waveform
@@ -435,6 +501,8 @@ class LearnedProbe(Task):
     def __init__(self, config: Any = None, *, name: str | None = None):
         super().__init__(config, name=name)
         self._memo: dict[tuple, dict[str, Any]] = {}
+        if getattr(self.config, "reader", "scratch") == "whisper":  # this instance's modules
+            self.needs_modules = type(self).needs_modules + WHISPER_MODULES
 
     def _load(self) -> None:
         from bench.codecs.base import require, require_installed
@@ -458,6 +526,8 @@ class LearnedProbe(Task):
                 return Measurement({"frames": Failed("no tokens")})
             extras.update(K=int(tokens.shape[0]), T=int(tokens.shape[1]), dur=duration,
                           ids=token_slots(tokens, cfg.table).ravel())
+            if cfg.reader == "whisper" and item.labels.get("split") == "train":  # the adapter's target
+                extras["wav"] = np.asarray(item.reference[: n * WAVE_STRIDE], dtype=np.float16)
         else:
             wave = item.reference if cfg.input == "reference" else item.reconstruction
             if _feature(cfg) == "whisper":
@@ -496,12 +566,20 @@ class LearnedProbe(Task):
             key, width = ("enc", WHISPER_DIM) if _feature(cfg) == "whisper" else ("mel", 2 * cfg.n_mels)
             return [np.asarray(r.extras[key], dtype=np.float32).reshape(r.extras["n"], -1) for r in rows], 1, width
         rate = float(np.median([r.extras["T"] / r.extras["dur"] for r in rows]))
-        s = int(round(rate * FRAME_S)) if rate * FRAME_S >= 1.5 else 1
+        if cfg.reader == "whisper":  # the adapter's steps: token time kept, up samples per step
+            from bench.tasks.token_ear import samples_per_step
+
+            s = WAVE_STRIDE // samples_per_step(rate)
+        else:
+            s = int(round(rate * FRAME_S)) if rate * FRAME_S >= 1.5 else 1
         out = []
         for r in rows:
             K, T, n = r.extras["K"], r.extras["T"], r.extras["n"]
             ids = np.asarray(r.extras["ids"]).reshape(K, T)
-            idx = np.minimum(((np.arange(n * s) + 0.5) * T / (n * s)).astype(np.int64), T - 1)
+            # step j of n * s covers the audio from j / (s * 50 Hz); the adapter keeps token time
+            # exact (T tokens over dur seconds), the scratch probe spreads T over its n frames
+            per = T / (r.extras["dur"] / FRAME_S * s) if cfg.reader == "whisper" else T / (n * s)
+            idx = np.minimum(((np.arange(n * s) + 0.5) * per).astype(np.int64), T - 1)
             out.append(ids[:, idx].astype(np.int64))
         return out, s, 0
 
@@ -523,12 +601,18 @@ class LearnedProbe(Task):
             why = (f"no {', '.join(repr(k) for k in missing)} labels" if missing else
                    f"too few items: {len(train)} train and {len(test)} test (need >= 8 and >= 4)")
             return {"error": why}
+        if cfg.reader == "whisper" and not all("wav" in r.extras for r in train):
+            return {"error": "reader=whisper: training items without their original audio (measured before the option?)"}
         t0 = time.process_time()
         X, stride, n_in = self._inputs(train + test)
         start = None
         if cfg.input == "tokens" and cfg.init == "cooc":  # training tokens only: no test item, no label
             seqs = [np.asarray(r.extras["ids"]).reshape(r.extras["K"], r.extras["T"]) for r in train]
             start = cooc_embedding(seqs, 2 * cfg.table, cfg.embed)
+        ear: dict[str, Any] = {}
+        if cfg.reader == "whisper":  # tokens -> the adapter's audio -> Whisper states
+            X, ear = self._hear(X, train + test, len(train), stride, start, seed)
+            stride, n_in, start = 1, WHISPER_DIM, None
         t_feat = time.process_time() - t0
         accents = sorted({r.labels["accent"] for r in train})
         speakers = sorted({r.labels["speaker"] for r in train})
@@ -557,10 +641,32 @@ class LearnedProbe(Task):
         t3 = time.process_time()
         res = self._score(test, runs, accents, seed)
         t_eval += time.process_time() - t3
+        res.update(ear)
         res.update(n_train=len(train), n_test=len(test), stride=stride,
                    cpu_seconds={"features": round(t_feat, 2), "training": round(t_train, 2),
                                 "evaluation": round(t_eval, 2)})
         return res
+
+    def _hear(self, X: list[np.ndarray], rows: list[Row], n_train: int, s: int, start, seed: int):
+        """``reader=whisper``: train the adapter on the first ``n_train`` rows' slots and original
+        audio, then the Whisper states ``[n, 384]`` of its audio for every row."""
+        from bench.tasks import token_ear
+
+        cfg = self.config
+        up = WAVE_STRIDE // s
+        waves = [np.asarray(r.extras["wav"], dtype=np.float32) for r in rows[:n_train]]
+        # whole token steps of each training item's stored frames
+        seqs = [x[:, : len(w) // up] for x, w in zip(X, waves)]
+        t0 = time.process_time()
+        model = token_ear.train_ear(seqs, waves, up, cfg, [seed, 77], start)
+        t1 = time.process_time()
+        whisper = load_whisper_encoder(cfg.threads)
+        out = []
+        for x, r in zip(X, rows):
+            out.append(whisper_frames(whisper, token_ear.ear_audio(model, [x])[0], r.extras["n"]).astype(np.float32))
+        return out, {"ear": {"samples_per_step": up, "train_mel_mse": round(token_ear.mel_error(model, seqs, waves), 4),
+                             "training_cpu_s": round(t1 - t0, 2),
+                             "hearing_cpu_s": round(time.process_time() - t1, 2)}}  # its audio -> Whisper states
 
     def _batch(self, X: list[np.ndarray], ns: list[int], idx: np.ndarray, stride: int):
         import torch
@@ -569,7 +675,7 @@ class LearnedProbe(Task):
         mask = torch.zeros(len(idx), n)
         if _sampled(self.config):
             K = X[idx[0]].shape[0]
-            x = torch.zeros(len(idx), K, n * stride, dtype=torch.long if self.config.input == "tokens" else torch.float32)
+            x = torch.zeros(len(idx), K, n * stride, dtype=torch.long if _mode(self.config) == "tokens" else torch.float32)
             for b, i in enumerate(idx):
                 x[b, :, : X[i].shape[1]] = torch.from_numpy(X[i])
                 mask[b, : ns[i]] = 1
@@ -602,7 +708,7 @@ class LearnedProbe(Task):
         voiced_all = np.concatenate([c[f > 0] for c, f in zip(cents, f0s)])
         mu, sd = float(voiced_all.mean()), float(voiced_all.std() or 1.0)
         self._norm = (mu, sd)
-        if cfg.input != "tokens":
+        if _mode(cfg) != "tokens":
             # per feature over frames; a waveform's one channel over its samples
             ax = 1 if _sampled(cfg) else 0
             allx = np.concatenate(X, axis=ax)
@@ -614,15 +720,8 @@ class LearnedProbe(Task):
         if begin is not None:
             model.load_state_dict(begin)
         elif start is not None:
-            vec, used = start
-            w = model.emb.weight.data
-            slots = torch.from_numpy(np.flatnonzero(used))
-            spectral = torch.from_numpy(vec[used])
-            # the spectral start plus the usual random one (both unit variance): codes the
-            # spectrum cannot tell apart (one that only ever follows itself) still differ
-            w[slots] = torch.where(torch.isnan(spectral), w[slots], spectral + w[slots])
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+            start_embedding(model.emb, start)
+        step = optimizer(model, cfg.lr, cfg.weight_decay, cfg.steps, cfg.clip)
         groups = None
         if cfg.batching == "contrast":
             keys = [(r.labels.get("speaker"), r.labels.get("text"), r.labels.get("pitch_class")) for r in rows]
@@ -650,12 +749,7 @@ class LearnedProbe(Task):
                 loss = (((f0p - target) ** 2) * voiced).sum() / voiced.sum().clamp(min=1)
                 loss = loss + (F.binary_cross_entropy_with_logits(vlog, voiced, reduction="none") * mask).sum() / mask.sum()
                 loss = loss + F.cross_entropy(alog, torch.from_numpy(acc[idx])) + F.cross_entropy(slog, torch.from_numpy(spk[idx]))
-            opt.zero_grad()
-            loss.backward()
-            if cfg.clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            sched.step()
+            step(loss)
         model.eval()
         return model
 
@@ -666,7 +760,7 @@ class LearnedProbe(Task):
         import torch
 
         cfg = self.config
-        if cfg.input != "tokens":
+        if _mode(cfg) != "tokens":
             X = [(x - self._xnorm[0]) / self._xnorm[1] for x in X]
         mu, sd = self._norm
         ns = [r.extras["n"] for r in rows]
@@ -836,6 +930,11 @@ class LearnedProbe(Task):
         report.update({k: res[k] for k in ("n_train", "n_test", "n_pairs", "n_test_speakers", "stride",
                                             "cpu_seconds", "accents")})
         report["per_seed"] = {k: v["seeds"] for k, v in res["scores"].items()}
+        if "ear" in res:  # reader=whisper: the adapter
+            report["ear"] = res["ear"]
+            report["model"] = ("embedding (sum over streams; co-occurrence start) -> conv3 -> transposed conv: "
+                               "audio (trained on the training split's log-mel) -> Whisper tiny.en encoder -> "
+                               "conv3 -> bidirectional GRU -> frame F0/voicing, pooled accent/speaker heads")
         return report
 
 
