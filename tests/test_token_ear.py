@@ -65,17 +65,17 @@ def test_adapter_learns_mulaw_levels_from_training_audio():
     seqs = [_mulaw_slots(w, 4096) for w in waves]
     cfg = TINY
     ear = token_ear.train_ear(seqs, waves, 1, cfg, [0, 77])
-    learned = token_ear.mel_error(ear, seqs, waves)
-    untrained = token_ear.mel_error(token_ear.train_ear(seqs, waves, 1, dataclasses.replace(cfg, ear_steps=1), [0, 77]),
-                                    seqs, waves)
+    learned = token_ear.mel_error(token_ear.ear_audio(ear, seqs), waves)
+    untrained_ear = token_ear.train_ear(seqs, waves, 1, dataclasses.replace(cfg, ear_steps=1), [0, 77])
+    untrained = token_ear.mel_error(token_ear.ear_audio(untrained_ear, seqs), waves)
     # tokens that say nothing (one level): the adapter can only make one sound
-    blind = token_ear.mel_error(token_ear.train_ear([s * 0 for s in seqs], waves, 1, cfg, [0, 77]),
-                                [s * 0 for s in seqs], waves)
+    silent = [s * 0 for s in seqs]
+    blind = token_ear.mel_error(token_ear.ear_audio(token_ear.train_ear(silent, waves, 1, cfg, [0, 77]), silent), waves)
     assert learned < 0.1 * untrained, (learned, untrained)
     assert learned < 0.2 * blind, (learned, blind)
     # an unseen voice: the levels carry over
     other = _voice(300.0, 0.8, rng, 1.0)
-    assert token_ear.mel_error(ear, [_mulaw_slots(other, 4096)], [other]) < 2 * learned + 0.02
+    assert token_ear.mel_error(token_ear.ear_audio(ear, [_mulaw_slots(other, 4096)]), [other]) < 2 * learned + 0.02
 
 
 def test_adapter_writes_whole_frames_for_a_frame_rate_codec():
@@ -92,7 +92,8 @@ def test_adapter_writes_whole_frames_for_a_frame_rate_codec():
     audio = token_ear.ear_audio(ear, seqs)
     assert [len(a) for a in audio] == [len(w) for w in waves]  # 320 samples per token, none more
     untrained = token_ear.train_ear(seqs, waves, 320, dataclasses.replace(TINY, ear_steps=1), [0, 77])
-    assert token_ear.mel_error(ear, seqs, waves) < 0.5 * token_ear.mel_error(untrained, seqs, waves)
+    assert token_ear.mel_error(token_ear.ear_audio(ear, seqs), waves) < 0.5 * token_ear.mel_error(
+        token_ear.ear_audio(untrained, seqs), waves)
 
 
 def _rows(seconds: float = 0.5) -> list[Row]:

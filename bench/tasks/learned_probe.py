@@ -661,10 +661,9 @@ class LearnedProbe(Task):
         model = token_ear.train_ear(seqs, waves, up, cfg, [seed, 77], start)
         t1 = time.process_time()
         whisper = load_whisper_encoder(cfg.threads)
-        out = []
-        for x, r in zip(X, rows):
-            out.append(whisper_frames(whisper, token_ear.ear_audio(model, [x])[0], r.extras["n"]).astype(np.float32))
-        return out, {"ear": {"samples_per_step": up, "train_mel_mse": round(token_ear.mel_error(model, seqs, waves), 4),
+        audio = token_ear.ear_audio(model, X)  # every row; the training rows' also score the adapter
+        out = [whisper_frames(whisper, a, r.extras["n"]).astype(np.float32) for a, r in zip(audio, rows)]
+        return out, {"ear": {"samples_per_step": up, "train_mel_mse": round(token_ear.mel_error(audio[:n_train], waves), 4),
                              "training_cpu_s": round(t1 - t0, 2),
                              "hearing_cpu_s": round(time.process_time() - t1, 2)}}  # its audio -> Whisper states
 

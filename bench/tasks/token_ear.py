@@ -94,11 +94,11 @@ def train_ear(seqs: list[np.ndarray], waves: list[np.ndarray], up: int, cfg: Any
     """The adapter, trained on (slots ``[K, L]``, original waveform of ``L * up`` samples) pairs."""
     import torch
 
+    from bench.tasks.learned_probe import optimizer, start_embedding
+
     rng = np.random.default_rng(seed)
     torch.manual_seed(int(rng.integers(2**31)))
     model = _ear_net(2 * cfg.table, cfg.embed, cfg.ear_width, up)
-    from bench.tasks.learned_probe import optimizer, start_embedding
-
     if start is not None:
         start_embedding(model.emb, start)
     filters = _mel_filters()
@@ -130,17 +130,16 @@ def ear_audio(model, seqs: list[np.ndarray]) -> list[np.ndarray]:
         return [model(torch.from_numpy(s[None].astype(np.int64)))[0].numpy().astype(np.float32) for s in seqs]
 
 
-def mel_error(model, seqs: list[np.ndarray], waves: list[np.ndarray]) -> float:
-    """Mean squared log-mel difference between the adapter's audio and the original (whole items),
-    over the items given: how well the adapter learned the tokens' sound."""
+def mel_error(audio: list[np.ndarray], waves: list[np.ndarray]) -> float:
+    """Mean squared log-mel difference between the adapter's audio (:func:`ear_audio`) and the
+    original, whole items, over the items given: how well the adapter learned the tokens' sound."""
     import torch
 
     filters = _mel_filters()
     errs = []
     with torch.no_grad():
-        for s, w in zip(seqs, waves):
-            pred = model(torch.from_numpy(s[None].astype(np.int64)))
-            n = min(pred.shape[1], len(w))
-            errs.append(float(((whisper_log_mel(pred[:, :n], filters)
+        for a, w in zip(audio, waves):
+            n = min(len(a), len(w))
+            errs.append(float(((whisper_log_mel(torch.from_numpy(a[None, :n]), filters)
                                 - whisper_log_mel(torch.from_numpy(w[None, :n].astype(np.float32)), filters)) ** 2).mean()))
     return float(np.mean(errs)) if errs else float("nan")
